@@ -1,0 +1,326 @@
+"""Plain domain data shared by the pipeline stages.
+
+Stages talk to each other only through these frozen dataclasses: ``inventory`` produces
+:class:`Inventory`, ``intel`` produces :class:`Advisory`, :class:`KevEntry` and
+:class:`EpssScore`, ``match`` turns both into :class:`Match` values, and ``store`` persists
+them as :class:`Finding` rows. New values are made with :func:`dataclasses.replace`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, NewType
+
+AssetId = NewType("AssetId", str)
+"""Stable name of an asset (``web-01``, ``image:registry/app@sha256:..``)."""
+VulnId = NewType("VulnId", str)
+"""A vulnerability or advisory identifier (``CVE-2023-0286``, ``PYSEC-2021-1``, ``DSA-5343-1``)."""
+
+
+class AssetKind(StrEnum):
+    """What an asset is."""
+
+    HOST = "host"
+    IMAGE = "image"
+    ENVIRONMENT = "environment"
+    SBOM = "sbom"
+
+
+class Environment(StrEnum):
+    """Deployment environment of an asset."""
+
+    PROD = "prod"
+    STAGING = "staging"
+    DEV = "dev"
+
+
+class RangeType(StrEnum):
+    """OSV ``affected[].ranges[].type`` (OSV schema 1.6, section "ranges")."""
+
+    ECOSYSTEM = "ECOSYSTEM"
+    SEMVER = "SEMVER"
+    GIT = "GIT"
+
+
+class EventKind(StrEnum):
+    """OSV range event kinds (OSV schema 1.6, "ranges[].events")."""
+
+    INTRODUCED = "introduced"
+    FIXED = "fixed"
+    LAST_AFFECTED = "last_affected"
+    LIMIT = "limit"
+
+
+class FixState(StrEnum):
+    """What the source says about fixing one package for one vulnerability.
+
+    Kept as the source states it (a Debian ``<no-dsa>`` is not the same as "no fix yet").
+    """
+
+    FIXED = "fixed"
+    """A fixed version exists (the finding carries it)."""
+    NO_FIX = "no_fix"
+    """Affected, and no fixed version is published yet."""
+    WILL_NOT_FIX = "will_not_fix"
+    """The vendor decided not to fix (Debian ``<no-dsa>``/``<ignored>``, "won't fix")."""
+    UNDER_INVESTIGATION = "under_investigation"
+    """The vendor has not decided whether the package is affected."""
+    NOT_AFFECTED = "not_affected"
+    """The vendor states that the package is not affected (never becomes a finding)."""
+
+
+class Severity(StrEnum):
+    """Qualitative severity (CVSS v3/v4 rating scale; ``unknown`` when no score is known)."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    NONE = "none"
+    UNKNOWN = "unknown"
+
+    @property
+    def rank(self) -> int:
+        """Higher is more severe; ``unknown`` ranks just above ``none``.
+
+        >>> Severity.CRITICAL.rank > Severity.HIGH.rank > Severity.UNKNOWN.rank
+        True
+        """
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {
+    Severity.NONE: 0,
+    Severity.UNKNOWN: 1,
+    Severity.LOW: 2,
+    Severity.MEDIUM: 3,
+    Severity.HIGH: 4,
+    Severity.CRITICAL: 5,
+}
+
+
+# --------------------------------------------------------------------------- inventory
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstalledPackage:
+    """One package installed on an asset."""
+
+    ecosystem: str
+    """OSV ecosystem, with the distro release where it has one: ``Debian:12``, ``Alpine:v3.19``,
+    ``PyPI``, ``npm``."""
+    name: str
+    """The installed (binary) package name, as the package manager spells it."""
+    version: str
+    """The installed version, raw (``1:2.36-9+deb12u4``, ``2.31.0``)."""
+    source_name: str | None = None
+    """Source package name (dpkg ``Source:``, apk origin, rpm source rpm) when it differs or is
+    known; distro advisories are keyed by it."""
+    source_version: str | None = None
+    """Source package version when the package manager records one that differs."""
+    purl: str | None = None
+    """Package URL, when known."""
+    location: str | None = None
+    """Where it was found (site-packages path, lockfile path, SBOM component ref)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Asset:
+    """Something that has packages installed: a host, an image, an environment, an SBOM subject."""
+
+    id: AssetId
+    """Unique, stable name."""
+    kind: AssetKind = AssetKind.HOST
+    """What the asset is."""
+    environment: Environment = Environment.PROD
+    """Deployment environment."""
+    criticality: int = 3
+    """Business criticality, 1 (low) to 5 (crown jewels)."""
+    internet_exposed: bool = False
+    """Reachable from the internet."""
+    data_sensitivity: int = 3
+    """Sensitivity of the data on the asset, 1 (public) to 5 (regulated/secret)."""
+    service: str | None = None
+    """The service this asset is a replica of (for max_unavailable)."""
+    owner: str | None = None
+    """Team or person responsible."""
+    tags: tuple[str, ...] = ()
+    """Free tags, including compensating controls such as ``waf`` or ``isolated``."""
+    maintenance_window: str | None = None
+    """Name of the maintenance window (defined in the policy file)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Inventory:
+    """What one collector found on one asset at one time."""
+
+    asset: Asset
+    """The asset the packages belong to."""
+    packages: tuple[InstalledPackage, ...]
+    """Everything found, OS and language packages together."""
+    distro: str | None = None
+    """The OS ecosystem from ``/etc/os-release`` (``Debian:12``), when the asset has one."""
+    source: str = ""
+    """Where the inventory came from (``dpkg:/var/lib/dpkg/status``, ``cyclonedx:bom.json``)."""
+    collected_at: dt.datetime | None = None
+    """When it was collected (UTC)."""
+
+
+# --------------------------------------------------------------------------- intel
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RangeEvent:
+    """One event of an OSV range."""
+
+    kind: EventKind
+    """introduced / fixed / last_affected / limit."""
+    version: str
+    """The version (``0`` for "since the beginning" on ``introduced``)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AffectedRange:
+    """One OSV ``affected[].ranges[]`` entry."""
+
+    type: RangeType
+    """ECOSYSTEM, SEMVER or GIT (GIT ranges are stored but never matched)."""
+    events: tuple[RangeEvent, ...]
+    """Events in the order the source gives them."""
+    repo: str | None = None
+    """Repository URL for GIT ranges."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Affected:
+    """One affected package of an advisory (OSV ``affected[]``)."""
+
+    ecosystem: str
+    """OSV ecosystem with optional release suffix (``PyPI``, ``Debian:11``, ``Alpine:v3.19``)."""
+    name: str
+    """Package name as the source spells it (Debian/Alpine: the source package)."""
+    purl: str | None = None
+    """Package URL when the source gives one."""
+    ranges: tuple[AffectedRange, ...] = ()
+    """Affected version ranges."""
+    versions: tuple[str, ...] = ()
+    """Explicitly enumerated affected versions."""
+    state: FixState | None = None
+    """A source statement that overrides range matching: ``not_affected``, ``will_not_fix``,
+    ``under_investigation`` or ``no_fix`` (e.g. Debian ``<unfixed>``). ``None`` means the
+    ranges/versions decide."""
+    ecosystem_specific: Mapping[str, Any] = field(default_factory=dict)
+    """OSV ``ecosystem_specific``, kept as given."""
+    database_specific: Mapping[str, Any] = field(default_factory=dict)
+    """OSV ``database_specific``, kept as given (e.g. Debian urgency)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeverityScore:
+    """One OSV ``severity[]`` entry."""
+
+    type: str
+    """``CVSS_V2``, ``CVSS_V3``, ``CVSS_V4``, ``Ubuntu``, ..."""
+    score: str
+    """The vector string (or the source's rating)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Advisory:
+    """One source's record about one vulnerability (OSV model; distro lists map onto it)."""
+
+    id: VulnId
+    """The record id in its source (``PYSEC-2021-1``, ``DSA-5343-1``, ``ALPINE-CVE-...``)."""
+    source: str
+    """Which feed it came from: ``osv``, ``debian``, ``alpine``."""
+    modified: dt.datetime
+    """Last modification time (UTC); a newer record replaces an older one."""
+    published: dt.datetime | None = None
+    """Publication time (UTC) when known."""
+    withdrawn: dt.datetime | None = None
+    """Set when the source withdrew the record; withdrawn records never match."""
+    aliases: tuple[str, ...] = ()
+    """Other ids of the same vulnerability (OSV ``aliases``)."""
+    related: tuple[str, ...] = ()
+    """Ids of related but different vulnerabilities (OSV ``related``)."""
+    upstream: tuple[str, ...] = ()
+    """Upstream vulnerabilities this record is about (OSV 1.6 ``upstream``; a DSA lists its
+    CVEs here). When set, each upstream id is a vulnerability of its own."""
+    summary: str = ""
+    """One-line summary."""
+    details: str = ""
+    """Longer description."""
+    severity: tuple[SeverityScore, ...] = ()
+    """Severity vectors given by the source."""
+    affected: tuple[Affected, ...] = ()
+    """Affected packages."""
+    references: tuple[str, ...] = ()
+    """Reference URLs."""
+    database_specific: Mapping[str, Any] = field(default_factory=dict)
+    """OSV ``database_specific`` at record level, kept as given."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KevEntry:
+    """One CISA Known Exploited Vulnerabilities catalog entry."""
+
+    cve_id: str
+    """The CVE id."""
+    date_added: dt.date
+    """When CISA added it to the catalog."""
+    due_date: dt.date | None
+    """Remediation due date for US federal agencies."""
+    known_ransomware: bool
+    """``knownRansomwareCampaignUse == "Known"``."""
+    vendor: str = ""
+    """``vendorProject``."""
+    product: str = ""
+    """``product``."""
+    name: str = ""
+    """``vulnerabilityName``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EpssScore:
+    """One FIRST EPSS score."""
+
+    cve_id: str
+    """The CVE id."""
+    epss: float
+    """Probability of exploitation activity in the next 30 days, 0..1."""
+    percentile: float
+    """Percentile of this score among all scored CVEs, 0..1."""
+
+
+# --------------------------------------------------------------------------- matching
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PackageKey:
+    """What matching looks at: identical keys across assets are matched once."""
+
+    ecosystem: str
+    """OSV ecosystem with release (``Debian:12``)."""
+    name: str
+    """The name advisories use (Debian source package, normalised PyPI name, ...)."""
+    version: str
+    """The version advisories compare against (Debian source version, ...)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Match:
+    """One advisory that affects one package key."""
+
+    key: PackageKey
+    """The matched package."""
+    advisory_id: VulnId
+    """The advisory that matched."""
+    vulnerability_ids: tuple[VulnId, ...]
+    """The vulnerabilities this match stands for: the advisory itself, or its ``upstream`` ids."""
+    fix_state: FixState
+    """Fix state for this package."""
+    fixed_version: str | None
+    """The smallest fixed version above the installed one, when there is one."""
