@@ -1,0 +1,203 @@
+"""dpkg: the ``status`` database of Debian and Ubuntu, or a saved ``dpkg-query`` listing.
+
+Two inputs are accepted, told apart by their first non-blank line:
+
+* **The status file** (``/var/lib/dpkg/status``, ``deb-control(5)`` / RFC 822 style):
+  stanzas of ``Field: value`` lines separated by blank lines; lines starting with a space
+  continue the previous field. Only packages whose ``Status`` is ``install ok installed``
+  or ``hold ok installed`` are kept (``deinstall ok config-files`` and half-installed
+  packages are not installed). ``Source: openssl (3.0.11-1~deb12u2)`` gives the source
+  package and its version; ``Source: glibc`` gives the name only (the source version is then
+  the binary version); no ``Source`` means the source package has the binary's name and
+  version.
+* **A saved dpkg-query listing**, one package per line, tab-separated, made on the host with::
+
+      dpkg-query -W -f='${Package}\\t${Version}\\t${source:Package}\\t${source:Version}\\n'
+
+  An optional fifth column ``${db:Status-Abbrev}`` is honoured: when present, only lines whose
+  status starts with ``ii`` or ``hi`` (installed, wanted install/hold) are kept. Without it,
+  lines with an empty version (packages dpkg knows but never installed) are skipped.
+
+Distro advisories (Debian DSA/DLA, OSV ``Debian:12``) are keyed by the source package, so
+``source_name``/``source_version`` are always set.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from packageurl import PackageURL
+
+from patchwarden.ecosystems import DEBIAN_CODENAMES
+from patchwarden.errors import InventoryFormatError
+from patchwarden.inventory.interface import Collector
+from patchwarden.model import InstalledPackage
+
+_INSTALLED = {("install", "ok", "installed"), ("hold", "ok", "installed")}
+_SOURCE_RE = re.compile(r"^(?P<name>[^\s(]+)(?:\s+\((?P<version>[^)\s]+)\))?$")
+_CODENAME_BY_RELEASE = {v: k for k, v in DEBIAN_CODENAMES.items()}
+
+
+def parse_stanzas(text: str, *, source: str) -> list[tuple[int, dict[str, str]]]:
+    """Split deb-control text into ``(first line number, fields)`` stanzas.
+
+    Continuation lines are joined to their field with a newline.
+
+    >>> parse_stanzas("Package: a\\nDescription: x\\n more\\n\\nPackage: b\\n", source="s")
+    [(1, {'Package': 'a', 'Description': 'x\\nmore'}), (5, {'Package': 'b'})]
+    """
+    stanzas: list[tuple[int, dict[str, str]]] = []
+    fields: dict[str, str] = {}
+    start = 0
+    last: str | None = None
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            if fields:
+                stanzas.append((start, fields))
+            fields, last = {}, None
+            continue
+        if line[0] in " \t":
+            if last is None:
+                raise InventoryFormatError(
+                    f"{source}:{lineno}: continuation line outside a field: {line!r}"
+                )
+            fields[last] += "\n" + line.strip()
+            continue
+        key, sep, value = line.partition(":")
+        if not sep or not key or " " in key:
+            raise InventoryFormatError(f"{source}:{lineno}: expected 'Field: value', got {line!r}")
+        if not fields:
+            start = lineno
+        last = key
+        fields[key] = value.strip()
+    if fields:
+        stanzas.append((start, fields))
+    return stanzas
+
+
+def debian_purl(
+    name: str, version: str, *, arch: str | None, distro: str | None, vendor: str = "debian"
+) -> str:
+    """The purl of a Debian/Ubuntu binary package (purl-spec ``deb`` type).
+
+    The ``distro`` qualifier is the codename when known (``bookworm``), else the release.
+
+    >>> debian_purl("libssl3", "3.0.11-1~deb12u2", arch="amd64", distro="Debian:12")
+    'pkg:deb/debian/libssl3@3.0.11-1~deb12u2?arch=amd64&distro=bookworm'
+    >>> debian_purl("curl", "7.81.0-1", arch=None, distro="Ubuntu:22.04", vendor="ubuntu")
+    'pkg:deb/ubuntu/curl@7.81.0-1?distro=22.04'
+    """
+    qualifiers: dict[str, str] = {}
+    if arch:
+        qualifiers["arch"] = arch
+    release = distro.split(":", 1)[1] if distro and ":" in distro else None
+    if release:
+        qualifiers["distro"] = _CODENAME_BY_RELEASE.get(release, release)
+    return PackageURL(
+        type="deb", namespace=vendor, name=name, version=version, qualifiers=qualifiers
+    ).to_string()
+
+
+def _vendor(distro: str | None) -> tuple[str, str]:
+    """(ecosystem, purl namespace) for a dpkg-based distro string."""
+    if distro is None:
+        return "Debian", "debian"
+    base = distro.split(":", 1)[0]
+    return distro, base.lower()
+
+
+class DpkgCollector(Collector):
+    """Reads a dpkg ``status`` file or a saved ``dpkg-query -W`` listing (see module doc)."""
+
+    name = "dpkg"
+
+    def collect(self, path: Path, *, distro: str | None = None) -> list[InstalledPackage]:
+        """Installed packages of the status file or listing at ``path``."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InventoryFormatError(f"{path}: cannot read dpkg database: {exc}") from exc
+        first = next((line for line in text.splitlines() if line.strip()), "")
+        if "\t" in first and not re.match(r"^[A-Za-z][\w-]*:", first):
+            return self._from_listing(text, path, distro)
+        return self._from_status(text, path, distro)
+
+    def locate(self, root: Path) -> list[Path]:
+        """``<root>/var/lib/dpkg/status`` when it exists."""
+        status = root / "var" / "lib" / "dpkg" / "status"
+        return [status] if status.is_file() else []
+
+    def _from_status(self, text: str, path: Path, distro: str | None) -> list[InstalledPackage]:
+        ecosystem, vendor = _vendor(distro)
+        packages: list[InstalledPackage] = []
+        for lineno, fields in parse_stanzas(text, source=str(path)):
+            name = fields.get("Package")
+            if not name:
+                raise InventoryFormatError(f"{path}:{lineno}: stanza has no 'Package' field")
+            where = f"{path}:{lineno}: package {name!r}"
+            status = tuple(fields.get("Status", "").split())
+            if len(status) != 3:
+                raise InventoryFormatError(
+                    f"{where}: field 'Status' must have 3 words, got {fields.get('Status')!r}"
+                )
+            if status not in _INSTALLED:
+                continue
+            version = fields.get("Version")
+            if not version:
+                raise InventoryFormatError(f"{where}: installed package has no 'Version' field")
+            source_name, source_version = name, version
+            if "Source" in fields:
+                match = _SOURCE_RE.match(fields["Source"])
+                if match is None:
+                    raise InventoryFormatError(
+                        f"{where}: field 'Source' is not 'name [(version)]': {fields['Source']!r}"
+                    )
+                source_name = match["name"]
+                source_version = match["version"] or version
+            arch = fields.get("Architecture")
+            packages.append(
+                InstalledPackage(
+                    ecosystem=ecosystem,
+                    name=name,
+                    version=version,
+                    source_name=source_name,
+                    source_version=source_version,
+                    purl=debian_purl(name, version, arch=arch, distro=distro, vendor=vendor),
+                    location=str(path),
+                )
+            )
+        return packages
+
+    def _from_listing(self, text: str, path: Path, distro: str | None) -> list[InstalledPackage]:
+        ecosystem, vendor = _vendor(distro)
+        packages: list[InstalledPackage] = []
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            cols = line.split("\t")
+            if len(cols) not in (4, 5):
+                raise InventoryFormatError(
+                    f"{path}:{lineno}: expected 4 or 5 tab-separated columns "
+                    f"(package, version, source package, source version[, status]), "
+                    f"got {len(cols)}"
+                )
+            name, version, source_name, source_version = (c.strip() for c in cols[:4])
+            if not name:
+                raise InventoryFormatError(f"{path}:{lineno}: empty package name")
+            if len(cols) == 5 and cols[4].strip()[:2] not in {"ii", "hi"}:
+                continue
+            if not version:
+                continue
+            packages.append(
+                InstalledPackage(
+                    ecosystem=ecosystem,
+                    name=name,
+                    version=version,
+                    source_name=source_name or name,
+                    source_version=source_version or version,
+                    purl=debian_purl(name, version, arch=None, distro=distro, vendor=vendor),
+                    location=str(path),
+                )
+            )
+        return packages
