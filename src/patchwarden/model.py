@@ -324,3 +324,50 @@ class Match:
     """Fix state for this package."""
     fixed_version: str | None
     """The smallest fixed version above the installed one, when there is one."""
+
+
+# --------------------------------------------------------------------------- findings
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finding:
+    """A vulnerability on one asset's package, as the store keeps it between scans."""
+
+    id: int
+    """Store id (stable across rescans)."""
+    asset: AssetId
+    """The asset."""
+    ecosystem: str
+    """Ecosystem with release (``Debian:12``)."""
+    package: str
+    """The name the advisory uses (Debian: the source package)."""
+    installed_version: str
+    """The installed version advisories compare against."""
+    binaries: tuple[str, ...]
+    """Installed package names behind ``package`` (Debian binaries of the source package)."""
+    vulnerability: VulnId
+    """Canonical vulnerability id (a CVE when the alias group has one)."""
+    aliases: tuple[str, ...]
+    """Every other id of the vulnerability."""
+    advisories: tuple[str, ...]
+    """The advisory records that matched (``PYSEC-..``, ``DSA-..``)."""
+    fix_state: FixState
+    """Whether and how it can be fixed."""
+    fixed_version: str | None
+    """Smallest version that fixes it (for every matching advisory), or None."""
+    severity: Severity
+    """Qualitative severity from the best CVSS vector known, ``unknown`` without one."""
+    cvss_score: float | None
+    """That CVSS base score."""
+    kev: bool
+    """Listed in CISA KEV (under any alias)."""
+    epss: float | None
+    """FIRST EPSS probability (under any alias), None when not scored."""
+    epss_percentile: float | None
+    """FIRST EPSS percentile."""
+    first_seen: dt.datetime
+    """First scan that saw it."""
+    last_seen: dt.datetime
+    """Latest scan that saw it."""
+    resolved_at: dt.datetime | None
+    """When a scan first no longer saw it; None while open."""

@@ -1,0 +1,771 @@
+"""Persistence: SQLite by default, PostgreSQL for teams, one code path for both.
+
+:class:`Store` owns the engine and migrates the schema to the newest Alembic revision when
+opened. Every write method takes a :class:`~sqlalchemy.engine.Connection` inside a
+transaction that the caller opened with :meth:`Store.transaction`, so a use case (importing
+one feed file, scanning one fleet) commits as a whole or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from patchwarden.ecosystems import Ecosystem, normalize_name
+from patchwarden.errors import StoreError, UnknownEcosystem
+from patchwarden.model import (
+    Advisory,
+    Asset,
+    AssetId,
+    AssetKind,
+    Environment,
+    EpssScore,
+    Finding,
+    FixState,
+    Inventory,
+    KevEntry,
+    Severity,
+    SeverityScore,
+    VulnId,
+)
+from patchwarden.severity import best
+from patchwarden.store import schema as t
+from patchwarden.store.codec import decode_advisory, encode_advisory
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_CHUNK = 500
+
+
+def default_url() -> str:
+    """``$PATCHWARDEN_DB``, else a SQLite file in the user's data directory."""
+    env = os.environ.get("PATCHWARDEN_DB")
+    if env:
+        return env
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return f"sqlite:///{base / 'patchwarden' / 'patchwarden.db'}"
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs and a bare SQLite file path.
+
+    >>> normalize_url("postgresql://127.0.0.1/test")
+    'postgresql+psycopg://127.0.0.1/test'
+    >>> normalize_url("/tmp/x.db")
+    'sqlite:////tmp/x.db'
+    """
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if "://" not in url:
+        return f"sqlite:///{Path(url).expanduser().resolve()}"
+    return url
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdvisoryCounts:
+    """What an advisory upsert did."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FindingDraft:
+    """A finding as one scan computes it, before the store merges it with history."""
+
+    ecosystem: str
+    package: str
+    installed_version: str
+    binaries: tuple[str, ...]
+    vulnerability: VulnId
+    advisories: tuple[str, ...]
+    fix_state: FixState
+    fixed_version: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncCounts:
+    """What merging one asset's scan into the findings table did."""
+
+    new: int = 0
+    still_open: int = 0
+    reopened: int = 0
+    resolved: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FindingFilter:
+    """Which findings to list."""
+
+    assets: tuple[str, ...] = ()
+    packages: tuple[str, ...] = ()
+    min_severity: Severity | None = None
+    kev_only: bool = False
+    fix_states: tuple[FixState, ...] = ()
+    include_resolved: bool = False
+    vulnerability: str | None = None
+
+
+class Store:
+    """The database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def open(cls, url: str | None = None, *, migrate: bool = True) -> Store:
+        """Connect to ``url`` (default :func:`default_url`) and migrate it to the newest schema."""
+        url = normalize_url(url or default_url())
+        try:
+            if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(url, future=True)
+        except (SQLAlchemyError, OSError, ValueError) as exc:
+            raise StoreError(f"cannot open database {_redact(url)}: {exc}") from exc
+        if engine.dialect.name == "sqlite":
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+        store = cls(engine)
+        if migrate:
+            store.migrate()
+        return store
+
+    def migrate(self) -> None:
+        """Upgrade the schema to the newest Alembic revision (no-op when current)."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        try:
+            with self.engine.begin() as conn:
+                current = MigrationContext.configure(conn).get_current_revision()
+                head = ScriptDirectory.from_config(config).get_current_head()
+                if current == head:
+                    return
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"cannot migrate database {_redact(str(self.engine.url))}: {exc}"
+            ) from exc
+
+    def close(self) -> None:
+        """Release every connection."""
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A connection in a transaction: committed on success, rolled back on any error."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error: {exc}") from exc
+
+    # ------------------------------------------------------------------ intel
+
+    def upsert_advisories(
+        self, conn: Connection, batch: Sequence[Advisory], now: dt.datetime
+    ) -> AdvisoryCounts:
+        """Insert new advisories; replace stored ones only when ``modified`` is newer.
+
+        Importing the same records twice changes nothing (idempotent).
+        """
+        latest: dict[str, Advisory] = {}
+        for adv in batch:  # within one batch the newest record of an id wins
+            old = latest.get(adv.id)
+            if old is None or adv.modified > old.modified:
+                latest[adv.id] = adv
+        stored: dict[str, dt.datetime] = {}
+        ids = list(latest)
+        for chunk in _chunks(ids):
+            rows = conn.execute(
+                sa.select(t.advisories.c.id, t.advisories.c.modified).where(
+                    t.advisories.c.id.in_(chunk)
+                )
+            )
+            stored.update({r.id: r.modified for r in rows})
+        fresh = [a for a in latest.values() if a.id not in stored]
+        newer = [a for a in latest.values() if a.id in stored and a.modified > stored[a.id]]
+        unchanged = len(batch) - len(fresh) - len(newer)
+        if newer:
+            newer_ids = [a.id for a in newer]
+            for chunk in _chunks(newer_ids):
+                for table in (t.advisory_ids, t.affected_names):
+                    conn.execute(table.delete().where(table.c.advisory_id.in_(chunk)))
+                conn.execute(t.advisories.delete().where(t.advisories.c.id.in_(chunk)))
+        todo = fresh + newer
+        if todo:
+            conn.execute(
+                t.advisories.insert(),
+                [
+                    {
+                        "id": a.id,
+                        "source": a.source,
+                        "modified": a.modified,
+                        "published": a.published,
+                        "withdrawn": a.withdrawn,
+                        "summary": a.summary[:2000],
+                        "record": encode_advisory(a),
+                        "imported_at": now,
+                    }
+                    for a in todo
+                ],
+            )
+            id_rows = {
+                (a.id, other, relation)
+                for a in todo
+                for relation, others in (
+                    ("alias", a.aliases),
+                    ("upstream", a.upstream),
+                    ("related", a.related),
+                )
+                for other in others
+                if other != a.id
+            }
+            if id_rows:
+                conn.execute(
+                    t.advisory_ids.insert(),
+                    [{"advisory_id": a, "other_id": o, "relation": r} for a, o, r in id_rows],
+                )
+            name_rows = set()
+            for a in todo:
+                for aff in a.affected:
+                    try:
+                        eco = Ecosystem.parse(aff.ecosystem)
+                    except UnknownEcosystem:
+                        continue
+                    name_rows.add((a.id, eco.base.value, normalize_name(eco, aff.name)))
+            if name_rows:
+                conn.execute(
+                    t.affected_names.insert(),
+                    [{"advisory_id": a, "ecosystem_base": b, "name": n} for a, b, n in name_rows],
+                )
+        return AdvisoryCounts(inserted=len(fresh), updated=len(newer), unchanged=unchanged)
+
+    def upsert_kev(self, conn: Connection, entries: Sequence[KevEntry]) -> int:
+        """Insert or replace KEV entries; returns how many rows changed."""
+        changed = 0
+        by_id = {e.cve_id: e for e in entries}
+        existing: dict[str, tuple[Any, ...]] = {}
+        for chunk in _chunks(list(by_id)):
+            for stored in conn.execute(sa.select(t.kev).where(t.kev.c.cve_id.in_(chunk))):
+                existing[stored.cve_id] = tuple(stored)
+        rows: list[dict[str, Any]] = []
+        for entry in by_id.values():
+            row: dict[str, Any] = {
+                "cve_id": entry.cve_id,
+                "date_added": entry.date_added,
+                "due_date": entry.due_date,
+                "known_ransomware": entry.known_ransomware,
+                "vendor": entry.vendor,
+                "product": entry.product,
+                "name": entry.name,
+            }
+            if existing.get(entry.cve_id) != tuple(row.values()):
+                rows.append(row)
+        for chunk in _chunks([r["cve_id"] for r in rows]):
+            conn.execute(t.kev.delete().where(t.kev.c.cve_id.in_(chunk)))
+        if rows:
+            conn.execute(t.kev.insert(), rows)
+            changed = len(rows)
+        return changed
+
+    def replace_epss(self, conn: Connection, scores: Sequence[EpssScore]) -> int:
+        """Replace the EPSS table with a whole day's scores; returns the row count."""
+        conn.execute(t.epss.delete())
+        for chunk in _chunks(scores, 20_000):
+            conn.execute(
+                t.epss.insert(),
+                [{"cve_id": s.cve_id, "epss": s.epss, "percentile": s.percentile} for s in chunk],
+            )
+        return len(scores)
+
+    def feed_info(self, conn: Connection, feed: str) -> sa.Row[Any] | None:
+        """The stored metadata row of ``feed`` (kev, epss, osv, ...)."""
+        return conn.execute(sa.select(t.feeds).where(t.feeds.c.feed == feed)).first()
+
+    def set_feed_info(
+        self,
+        conn: Connection,
+        *,
+        feed: str,
+        version: str | None,
+        date: dt.datetime | None,
+        path: str,
+        records: int,
+        now: dt.datetime,
+    ) -> None:
+        """Record what was last imported for ``feed``."""
+        conn.execute(t.feeds.delete().where(t.feeds.c.feed == feed))
+        conn.execute(
+            t.feeds.insert().values(
+                feed=feed, version=version, date=date, path=path, imported_at=now, records=records
+            )
+        )
+
+    def feeds(self) -> list[dict[str, Any]]:
+        """Every feed's last import, plus table counts."""
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(sa.select(t.feeds))]
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of the main tables."""
+        tables = {
+            "advisories": t.advisories,
+            "vulnerabilities": t.vulnerabilities,
+            "kev": t.kev,
+            "epss": t.epss,
+            "assets": t.assets,
+            "packages": t.packages,
+            "installed": t.asset_packages,
+        }
+        with self.engine.connect() as conn:
+            out = {
+                name: int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+                for name, table in tables.items()
+            }
+            out["open_findings"] = int(
+                conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(t.findings)
+                    .where(t.findings.c.resolved_at.is_(None))
+                ).scalar_one()
+            )
+        return out
+
+    def rebuild_vulnerabilities(self, conn: Connection) -> int:
+        """Recompute alias groups, canonical ids and severities from all advisories.
+
+        One vulnerability known under several ids (CVE, GHSA, PYSEC, ...) is one group; the
+        canonical id is its CVE (the smallest when a group has several), else the smallest
+        GHSA, else the smallest id. ``upstream`` ids become vulnerabilities of their own.
+        """
+        parent: dict[str, str] = {}
+
+        def find(x: str) -> str:
+            root = x
+            while parent.setdefault(root, root) != root:
+                root = parent[root]
+            while parent[x] != root:
+                parent[x], x = root, parent[x]
+            return root
+
+        def union(a: str, b: str) -> None:
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+
+        has_upstream: set[str] = set()
+        for row in conn.execute(sa.select(t.advisory_ids)):
+            if row.relation == "alias":
+                union(row.advisory_id, row.other_id)
+            elif row.relation == "upstream":
+                has_upstream.add(row.advisory_id)
+                find(row.other_id)
+        severities: dict[str, list[SeverityScore]] = defaultdict(list)
+        summaries: dict[str, str] = {}
+        for row in conn.execute(sa.select(t.advisories.c.id, t.advisories.c.record)):
+            if row.id in has_upstream and row.id not in parent:
+                continue  # a DSA-like record: its upstream ids are the vulnerabilities
+            find(row.id)
+            record = row.record
+            severities[row.id].extend(
+                SeverityScore(type=s["type"], score=s["score"]) for s in record.get("severity", ())
+            )
+            if record.get("summary") or record.get("details"):
+                summaries.setdefault(row.id, record.get("summary") or record["details"][:200])
+        groups: dict[str, list[str]] = defaultdict(list)
+        for node in list(parent):
+            groups[find(node)].append(node)
+        vuln_rows: list[dict[str, Any]] = []
+        id_rows: list[dict[str, str]] = []
+        for members in groups.values():
+            canonical = canonical_id(members)
+            rated = best(s for m in members for s in severities.get(m, ()))
+            summary = next((summaries[m] for m in sorted(members) if m in summaries), "")
+            vuln_rows.append(
+                {
+                    "id": canonical,
+                    "aliases": sorted(m for m in members if m != canonical),
+                    "summary": summary,
+                    "severity": rated.severity.value,
+                    "cvss_score": rated.score,
+                    "cvss_vector": rated.vector,
+                }
+            )
+            id_rows.extend({"id": m, "vulnerability": canonical} for m in members)
+        conn.execute(t.vulnerability_ids.delete())
+        conn.execute(t.vulnerabilities.delete())
+        for chunk in _chunks(vuln_rows, 10_000):
+            conn.execute(t.vulnerabilities.insert(), list(chunk))
+        for chunk in _chunks(id_rows, 10_000):
+            conn.execute(t.vulnerability_ids.insert(), list(chunk))
+        return len(vuln_rows)
+
+    def canonical_ids(self, conn: Connection, ids: Iterable[str]) -> dict[str, VulnId]:
+        """Map each id to its canonical vulnerability id (itself when unknown)."""
+        wanted = sorted(set(ids))
+        out: dict[str, VulnId] = {i: VulnId(i) for i in wanted}
+        for chunk in _chunks(wanted):
+            for row in conn.execute(
+                sa.select(t.vulnerability_ids).where(t.vulnerability_ids.c.id.in_(chunk))
+            ):
+                out[row.id] = VulnId(row.vulnerability)
+        return out
+
+    def advisories_for(self, conn: Connection, names: Iterable[tuple[str, str]]) -> list[Advisory]:
+        """Every advisory that affects one of ``names`` ((base ecosystem, normalised name))."""
+        by_base: dict[str, list[str]] = defaultdict(list)
+        for base, name in set(names):
+            by_base[base].append(name)
+        ids: set[str] = set()
+        for base, base_names in by_base.items():
+            for chunk in _chunks(sorted(base_names)):
+                ids.update(
+                    conn.execute(
+                        sa.select(t.affected_names.c.advisory_id).where(
+                            t.affected_names.c.ecosystem_base == base,
+                            t.affected_names.c.name.in_(chunk),
+                        )
+                    ).scalars()
+                )
+        out = []
+        for chunk in _chunks(sorted(ids)):
+            for row in conn.execute(
+                sa.select(t.advisories.c.record).where(t.advisories.c.id.in_(chunk))
+            ):
+                out.append(decode_advisory(row.record))
+        return out
+
+    def get_advisory(self, advisory_id: str) -> Advisory | None:
+        """One stored advisory by id."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t.advisories.c.record).where(t.advisories.c.id == advisory_id)
+            ).first()
+        return None if row is None else decode_advisory(row.record)
+
+    # ------------------------------------------------------------------ assets
+
+    def save_inventory(self, conn: Connection, inventory: Inventory, now: dt.datetime) -> bool:
+        """Store an asset and its packages; False when nothing changed since the last scan."""
+        asset = inventory.asset
+        rows = sorted(
+            {
+                (
+                    p.ecosystem,
+                    p.name,
+                    p.version,
+                    p.source_name or "",
+                    p.source_version or "",
+                ): p
+                for p in inventory.packages
+            }.items()
+        )
+        digest = hashlib.sha256(
+            "\n".join("\t".join(key) for key, _ in rows).encode() + f"\n{inventory.distro}".encode()
+        ).hexdigest()
+        values = {
+            "kind": asset.kind.value,
+            "environment": asset.environment.value,
+            "criticality": asset.criticality,
+            "internet_exposed": asset.internet_exposed,
+            "data_sensitivity": asset.data_sensitivity,
+            "service": asset.service,
+            "owner": asset.owner,
+            "tags": list(asset.tags),
+            "maintenance_window": asset.maintenance_window,
+            "distro": inventory.distro,
+            "inventory_source": inventory.source,
+            "inventory_digest": digest,
+            "package_count": len(rows),
+            "last_scanned": now,
+        }
+        old = conn.execute(
+            sa.select(t.assets.c.inventory_digest).where(t.assets.c.id == asset.id)
+        ).first()
+        if old is None:
+            conn.execute(t.assets.insert().values(id=asset.id, **values))
+        else:
+            conn.execute(t.assets.update().where(t.assets.c.id == asset.id).values(**values))
+            if old.inventory_digest == digest:
+                return False
+            conn.execute(t.asset_packages.delete().where(t.asset_packages.c.asset_id == asset.id))
+        ids = self._package_ids(conn, rows)
+        if rows:
+            conn.execute(
+                t.asset_packages.insert(),
+                [
+                    {"asset_id": asset.id, "package_id": ids[key], "location": pkg.location}
+                    for key, pkg in rows
+                ],
+            )
+        return True
+
+    def _package_ids(
+        self, conn: Connection, rows: Sequence[tuple[tuple[str, ...], Any]]
+    ) -> dict[tuple[str, ...], int]:
+        """Ids of the distinct packages in ``rows``, inserting the ones not stored yet."""
+        ids = self._select_package_ids(conn, {key[1] for key, _ in rows})
+        missing = [(key, pkg) for key, pkg in rows if key not in ids]
+        if missing:
+            conn.execute(
+                t.packages.insert(),
+                [
+                    {
+                        "ecosystem": k[0],
+                        "name": k[1],
+                        "version": k[2],
+                        "source_name": k[3],
+                        "source_version": k[4],
+                        "purl": pkg.purl,
+                    }
+                    for k, pkg in missing
+                ],
+            )
+            ids.update(self._select_package_ids(conn, {key[1] for key, _ in missing}))
+        return ids
+
+    def _select_package_ids(self, conn: Connection, names: set[str]) -> dict[tuple[str, ...], int]:
+        cols = t.packages.c
+        ids: dict[tuple[str, ...], int] = {}
+        for chunk in _chunks(sorted(names)):
+            for row in conn.execute(
+                sa.select(
+                    cols.id,
+                    cols.ecosystem,
+                    cols.name,
+                    cols.version,
+                    cols.source_name,
+                    cols.source_version,
+                ).where(cols.name.in_(chunk))
+            ):
+                key = (row.ecosystem, row.name, row.version, row.source_name, row.source_version)
+                ids[key] = row.id
+        return ids
+
+    def assets(self) -> list[dict[str, Any]]:
+        """Every asset with its context and open finding counts."""
+        open_counts = (
+            sa.select(t.findings.c.asset_id, sa.func.count().label("open_findings"))
+            .where(t.findings.c.resolved_at.is_(None))
+            .group_by(t.findings.c.asset_id)
+            .subquery()
+        )
+        query = (
+            sa.select(t.assets, sa.func.coalesce(open_counts.c.open_findings, 0).label("open"))
+            .outerjoin(open_counts, open_counts.c.asset_id == t.assets.c.id)
+            .order_by(t.assets.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def get_asset(self, asset_id: str) -> Asset | None:
+        """One asset's context."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.assets).where(t.assets.c.id == asset_id)).first()
+        if row is None:
+            return None
+        return Asset(
+            id=AssetId(row.id),
+            kind=AssetKind(row.kind),
+            environment=Environment(row.environment),
+            criticality=row.criticality,
+            internet_exposed=row.internet_exposed,
+            data_sensitivity=row.data_sensitivity,
+            service=row.service,
+            owner=row.owner,
+            tags=tuple(row.tags),
+            maintenance_window=row.maintenance_window,
+        )
+
+    # ------------------------------------------------------------------ findings
+
+    def sync_findings(
+        self,
+        conn: Connection,
+        asset_id: str,
+        drafts: Sequence[FindingDraft],
+        now: dt.datetime,
+    ) -> SyncCounts:
+        """Merge one full scan of ``asset_id`` into its findings.
+
+        Findings seen again keep their ``first_seen`` and get ``last_seen = now``; new ones
+        start at ``now``; a resolved one seen again is re-opened; open ones not seen any more
+        are resolved at ``now``. Stored findings are re-keyed by their current canonical id, so
+        a vulnerability that gained a CVE alias since the last scan stays the same finding.
+        """
+        f = t.findings.c
+        stored = list(conn.execute(sa.select(t.findings).where(f.asset_id == asset_id)))
+        canon = self.canonical_ids(
+            conn, [r.vulnerability for r in stored] + [d.vulnerability for d in drafts]
+        )
+        by_key = {(r.ecosystem, r.package, canon[r.vulnerability]): r for r in stored}
+        seen: set[int] = set()
+        new = still = reopened = 0
+        inserts = []
+        for d in drafts:
+            vulnerability = canon[d.vulnerability]
+            row = by_key.get((d.ecosystem, d.package, vulnerability))
+            values = {
+                "installed_version": d.installed_version,
+                "binaries": list(d.binaries),
+                "vulnerability": vulnerability,
+                "advisories": list(d.advisories),
+                "fix_state": d.fix_state.value,
+                "fixed_version": d.fixed_version,
+                "last_seen": now,
+                "resolved_at": None,
+            }
+            if row is None:
+                inserts.append(
+                    {
+                        "asset_id": asset_id,
+                        "ecosystem": d.ecosystem,
+                        "package": d.package,
+                        "first_seen": now,
+                        **values,
+                    }
+                )
+                new += 1
+                continue
+            seen.add(row.id)
+            if row.resolved_at is None:
+                still += 1
+            else:
+                reopened += 1
+            conn.execute(t.findings.update().where(f.id == row.id).values(**values))
+        if inserts:
+            conn.execute(t.findings.insert(), inserts)
+        gone = [r.id for r in stored if r.resolved_at is None and r.id not in seen]
+        for chunk in _chunks(gone):
+            conn.execute(t.findings.update().where(f.id.in_(chunk)).values(resolved_at=now))
+        return SyncCounts(new=new, still_open=still, reopened=reopened, resolved=len(gone))
+
+    def findings(self, flt: FindingFilter | None = None) -> list[Finding]:
+        """Findings with their vulnerability, KEV and EPSS data, most severe first."""
+        flt = flt or FindingFilter()
+        f = t.findings.c
+        v = t.vulnerabilities.c
+        query = sa.select(
+            t.findings, v.aliases, v.severity, v.cvss_score.label("cvss_score")
+        ).outerjoin(t.vulnerabilities, v.id == f.vulnerability)
+        if not flt.include_resolved:
+            query = query.where(f.resolved_at.is_(None))
+        if flt.assets:
+            query = query.where(f.asset_id.in_(flt.assets))
+        if flt.packages:
+            query = query.where(f.package.in_(flt.packages))
+        if flt.fix_states:
+            query = query.where(f.fix_state.in_([s.value for s in flt.fix_states]))
+        if flt.vulnerability:
+            query = query.where(f.vulnerability == flt.vulnerability)
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(query))
+            cves = {
+                i
+                for r in rows
+                for i in (r.vulnerability, *(r.aliases or ()))
+                if i.startswith("CVE-")
+            }
+            kev_ids: set[str] = set()
+            epss: dict[str, tuple[float, float]] = {}
+            for chunk in _chunks(sorted(cves)):
+                kev_ids.update(
+                    conn.execute(sa.select(t.kev.c.cve_id).where(t.kev.c.cve_id.in_(chunk)))
+                    .scalars()
+                    .all()
+                )
+                for e in conn.execute(sa.select(t.epss).where(t.epss.c.cve_id.in_(chunk))):
+                    epss[e.cve_id] = (e.epss, e.percentile)
+        out = []
+        for r in rows:
+            ids = (r.vulnerability, *(r.aliases or ()))
+            scores = [epss[i] for i in ids if i in epss]
+            top = max(scores) if scores else None
+            finding = Finding(
+                id=r.id,
+                asset=AssetId(r.asset_id),
+                ecosystem=r.ecosystem,
+                package=r.package,
+                installed_version=r.installed_version,
+                binaries=tuple(r.binaries),
+                vulnerability=VulnId(r.vulnerability),
+                aliases=tuple(r.aliases or ()),
+                advisories=tuple(r.advisories),
+                fix_state=FixState(r.fix_state),
+                fixed_version=r.fixed_version,
+                severity=Severity(r.severity or Severity.UNKNOWN),
+                cvss_score=r.cvss_score,
+                kev=any(i in kev_ids for i in ids),
+                epss=None if top is None else top[0],
+                epss_percentile=None if top is None else top[1],
+                first_seen=r.first_seen,
+                last_seen=r.last_seen,
+                resolved_at=r.resolved_at,
+            )
+            if flt.kev_only and not finding.kev:
+                continue
+            if flt.min_severity is not None and finding.severity.rank < flt.min_severity.rank:
+                continue
+            out.append(finding)
+        out.sort(
+            key=lambda x: (
+                -int(x.kev),
+                -x.severity.rank,
+                -(x.cvss_score or 0.0),
+                -(x.epss or 0.0),
+                x.asset,
+                x.package,
+                x.vulnerability,
+            )
+        )
+        return out
+
+
+def canonical_id(members: Iterable[str]) -> str:
+    """The id a group of aliases is shown under: CVE, else GHSA, else the smallest.
+
+    >>> canonical_id(["PYSEC-2021-1", "GHSA-aaaa-bbbb-cccc", "CVE-2021-1234"])
+    'CVE-2021-1234'
+    >>> canonical_id(["PYSEC-2021-1", "GHSA-aaaa-bbbb-cccc"])
+    'GHSA-aaaa-bbbb-cccc'
+    """
+    ordered = sorted(set(members))
+    for prefix in ("CVE-", "GHSA-"):
+        hits = [m for m in ordered if m.startswith(prefix)]
+        if hits:
+            return hits[0]
+    return ordered[0]
+
+
+def _redact(url: str) -> str:
+    return sa.engine.make_url(url).render_as_string(hide_password=True) if "://" in url else url
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()

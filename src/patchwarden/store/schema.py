@@ -1,0 +1,221 @@
+"""The relational schema (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+
+Migrations in ``migrations/versions`` create and evolve exactly these tables; a test checks
+that the migrated database and this metadata agree.
+
+Installed packages are stored once per distinct package (``packages``) and linked to assets
+(``asset_packages``): a fleet of 10,000 hosts shares most of its packages, so the link table
+holds two integers per installed row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite stores naive UTC text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given to a UTC column")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+feeds = Table(
+    "feeds",
+    metadata,
+    Column("feed", String(64), primary_key=True),
+    Column("version", String(128)),
+    Column("date", UtcDateTime()),
+    Column("path", Text, nullable=False, default=""),
+    Column("imported_at", UtcDateTime(), nullable=False),
+    Column("records", Integer, nullable=False, default=0),
+)
+
+advisories = Table(
+    "advisories",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("source", String(64), nullable=False, index=True),
+    Column("modified", UtcDateTime(), nullable=False),
+    Column("published", UtcDateTime()),
+    Column("withdrawn", UtcDateTime()),
+    Column("summary", Text, nullable=False, default=""),
+    Column("record", JSON, nullable=False),
+    Column("imported_at", UtcDateTime(), nullable=False),
+)
+
+advisory_ids = Table(
+    "advisory_ids",
+    metadata,
+    Column(
+        "advisory_id",
+        String(255),
+        ForeignKey("advisories.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("other_id", String(255), primary_key=True),
+    Column("relation", String(16), primary_key=True),
+    Index("ix_advisory_ids_other", "other_id"),
+)
+"""Every alias / upstream / related id of an advisory (relation: alias, upstream, related)."""
+
+affected_names = Table(
+    "affected_names",
+    metadata,
+    Column(
+        "advisory_id",
+        String(255),
+        ForeignKey("advisories.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("ecosystem_base", String(64), primary_key=True),
+    Column("name", String(512), primary_key=True),
+    Index("ix_affected_names_lookup", "ecosystem_base", "name"),
+)
+"""Which (base ecosystem, normalised name) each advisory affects: the matcher loads only
+advisories for names that are installed somewhere."""
+
+vulnerabilities = Table(
+    "vulnerabilities",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("aliases", JSON, nullable=False),
+    Column("summary", Text, nullable=False, default=""),
+    Column("severity", String(16), nullable=False),
+    Column("cvss_score", Float),
+    Column("cvss_vector", String(255)),
+)
+"""One row per vulnerability (an alias group), keyed by its canonical id."""
+
+vulnerability_ids = Table(
+    "vulnerability_ids",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("vulnerability", String(255), nullable=False, index=True),
+)
+"""Every known id -> canonical vulnerability id."""
+
+kev = Table(
+    "kev",
+    metadata,
+    Column("cve_id", String(64), primary_key=True),
+    Column("date_added", Date, nullable=False),
+    Column("due_date", Date),
+    Column("known_ransomware", Boolean, nullable=False),
+    Column("vendor", Text, nullable=False, default=""),
+    Column("product", Text, nullable=False, default=""),
+    Column("name", Text, nullable=False, default=""),
+)
+
+epss = Table(
+    "epss",
+    metadata,
+    Column("cve_id", String(64), primary_key=True),
+    Column("epss", Float, nullable=False),
+    Column("percentile", Float, nullable=False),
+)
+
+assets = Table(
+    "assets",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("environment", String(16), nullable=False),
+    Column("criticality", Integer, nullable=False),
+    Column("internet_exposed", Boolean, nullable=False),
+    Column("data_sensitivity", Integer, nullable=False),
+    Column("service", String(255)),
+    Column("owner", String(255)),
+    Column("tags", JSON, nullable=False),
+    Column("maintenance_window", String(255)),
+    Column("distro", String(64)),
+    Column("inventory_source", Text, nullable=False, default=""),
+    Column("inventory_digest", String(64)),
+    Column("package_count", Integer, nullable=False, default=0),
+    Column("last_scanned", UtcDateTime()),
+)
+
+packages = Table(
+    "packages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ecosystem", String(64), nullable=False),
+    Column("name", String(512), nullable=False),
+    Column("version", String(255), nullable=False),
+    Column("source_name", String(512), nullable=False, default=""),
+    Column("source_version", String(255), nullable=False, default=""),
+    Column("purl", Text),
+    UniqueConstraint("ecosystem", "name", "version", "source_name", "source_version"),
+)
+
+asset_packages = Table(
+    "asset_packages",
+    metadata,
+    Column("asset_id", String(255), ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True),
+    Column("package_id", Integer, ForeignKey("packages.id"), primary_key=True),
+    Column("location", Text),
+)
+
+findings = Table(
+    "findings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("asset_id", String(255), ForeignKey("assets.id", ondelete="CASCADE"), nullable=False),
+    Column("ecosystem", String(64), nullable=False),
+    Column("package", String(512), nullable=False),
+    Column("installed_version", String(255), nullable=False),
+    Column("binaries", JSON, nullable=False),
+    Column("vulnerability", String(255), nullable=False),
+    Column("advisories", JSON, nullable=False),
+    Column("fix_state", String(32), nullable=False),
+    Column("fixed_version", String(255)),
+    Column("first_seen", UtcDateTime(), nullable=False),
+    Column("last_seen", UtcDateTime(), nullable=False),
+    Column("resolved_at", UtcDateTime()),
+    UniqueConstraint("asset_id", "ecosystem", "package", "vulnerability"),
+    Index("ix_findings_open", "resolved_at", "asset_id"),
+    Index("ix_findings_vulnerability", "vulnerability"),
+)
