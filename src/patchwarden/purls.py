@@ -100,7 +100,7 @@ def purl_to_package(purl: str) -> tuple[str, str, str]:
     if not parsed.version:
         raise InvalidPurl(f"purl {purl!r} has no version")
     kind, ns, name, version = parsed.type, parsed.namespace, parsed.name, parsed.version
-    qualifiers = parsed.qualifiers if isinstance(parsed.qualifiers, dict) else {}
+    qualifiers: dict[str, str] = dict(parsed.qualifiers or {})
     distro = qualifiers.get("distro")
     match kind:
         case "pypi":

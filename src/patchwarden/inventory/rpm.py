@@ -9,7 +9,8 @@ Two inputs are accepted:
   the sqlite databases of RHEL/Rocky/Alma 9 and Fedora; ``bdb_ro`` reads older BerkeleyDB).
 * **A saved listing**, the output of this command run on the host::
 
-      rpm -qa --queryformat '%{NAME}\\t%{EPOCHNUM}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%{SOURCERPM}\\n'
+      rpm -qa --queryformat \\
+        '%{NAME}\\t%{EPOCHNUM}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%{SOURCERPM}\\n'
 
 The version is ``[epoch:]version-release`` with the epoch left out when it is 0, as OSV's
 Red Hat/Rocky/AlmaLinux records spell it. The source package name comes from the source

@@ -1,0 +1,393 @@
+"""The fleet file: which assets exist, what they matter, and where their packages come from.
+
+A YAML file (one mapping with ``defaults`` and ``assets``)::
+
+    defaults:                    # optional; every asset field except name and inventory
+      environment: prod          # values here apply to every asset that does not set them
+      owner: team-ops            # (lists such as tags are replaced, not merged)
+    assets:
+      - name: web-01             # required, unique across the file
+        kind: host               # host | image | environment | sbom        (default host)
+        environment: prod        # prod | staging | dev                     (default prod)
+        criticality: 4           # integer 1..5                             (default 3)
+        internet_exposed: true   # true | false                             (default false)
+        data_sensitivity: 3      # integer 1..5                             (default 3)
+        service: web             # replicas of one service share this name  (optional)
+        owner: team-web          # (optional)
+        tags: [waf]              # free tags, e.g. compensating controls    (optional)
+        maintenance_window: sun-night   # a window named in the policy file (optional)
+        inventory:               # required: at least one source below
+          root: roots/web-01     # a mounted filesystem root: os-release + dpkg/rpm/apk + python
+          dpkg_status: path      # a dpkg status file or saved dpkg-query listing
+          rpm_list: path         # a saved 'rpm -qa --queryformat ...' listing, or an rpm db dir
+          apk_installed: path    # an Alpine lib/apk/db/installed file
+          python: path           # a site-packages folder or a python interpreter
+          npm_lock: path         # a package-lock.json
+          sbom: path             # a CycloneDX or SPDX JSON SBOM
+          distro: "Debian:12"    # the OS ecosystem when there is no os-release to read
+
+Paths are relative to the fleet file's folder (absolute paths are kept). Every problem in the
+file is reported at once (:class:`~patchwarden.errors.FleetFileError`), each with the file,
+line, asset and field: YAML syntax errors, duplicate keys, unknown fields, wrong types,
+values out of range, duplicate asset names, missing inventory files, unknown distros.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
+
+from patchwarden.ecosystems import Ecosystem
+from patchwarden.errors import FleetFileError, Problem, UnknownEcosystem
+from patchwarden.model import Asset, AssetId, AssetKind, Environment
+
+_Score = Annotated[StrictInt, Field(ge=1, le=5)]
+_Text = Annotated[StrictStr, Field(min_length=1)]
+
+SOURCE_FIELDS = (
+    "root",
+    "dpkg_status",
+    "rpm_list",
+    "apk_installed",
+    "python",
+    "npm_lock",
+    "sbom",
+)
+"""The inventory source fields, in the order they are collected."""
+
+
+class _InventorySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    root: _Text | None = None
+    dpkg_status: _Text | None = None
+    rpm_list: _Text | None = None
+    apk_installed: _Text | None = None
+    python: _Text | None = None
+    npm_lock: _Text | None = None
+    sbom: _Text | None = None
+    distro: _Text | None = None
+
+
+class _DefaultsSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: AssetKind | None = None
+    environment: Environment | None = None
+    criticality: _Score | None = None
+    internet_exposed: StrictBool | None = None
+    data_sensitivity: _Score | None = None
+    service: _Text | None = None
+    owner: _Text | None = None
+    tags: list[_Text] | None = None
+    maintenance_window: _Text | None = None
+
+
+class _AssetSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: _Text
+    kind: AssetKind = AssetKind.HOST
+    environment: Environment = Environment.PROD
+    criticality: _Score = 3
+    internet_exposed: StrictBool = False
+    data_sensitivity: _Score = 3
+    service: _Text | None = None
+    owner: _Text | None = None
+    tags: list[_Text] = []
+    maintenance_window: _Text | None = None
+    inventory: _InventorySpec
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InventorySources:
+    """Where one asset's packages come from (absolute paths; None when not given)."""
+
+    root: Path | None = None
+    """A mounted filesystem root, scanned with every collector that finds its database."""
+    dpkg_status: Path | None = None
+    """A dpkg status file or a saved dpkg-query listing."""
+    rpm_list: Path | None = None
+    """A saved rpm query listing, or an rpm database directory."""
+    apk_installed: Path | None = None
+    """An Alpine ``lib/apk/db/installed`` file."""
+    python: Path | None = None
+    """A site-packages folder or a python interpreter."""
+    npm_lock: Path | None = None
+    """A ``package-lock.json``."""
+    sbom: Path | None = None
+    """A CycloneDX or SPDX JSON SBOM."""
+    distro: str | None = None
+    """The OS ecosystem (``Debian:12``) when no os-release can be read."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FleetAsset:
+    """One asset of the fleet file with its inventory sources."""
+
+    asset: Asset
+    """The asset and its risk attributes."""
+    sources: InventorySources
+    """Where its packages come from."""
+    line: int | None = None
+    """The line of the fleet file where the asset starts."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fleet:
+    """A loaded, valid fleet file."""
+
+    path: Path
+    """The fleet file."""
+    assets: tuple[FleetAsset, ...]
+    """Its assets, in file order."""
+
+
+# --------------------------------------------------------------------------- YAML nodes
+
+
+def _node_at(node: yaml.Node, loc: tuple[int | str, ...]) -> yaml.Node:
+    """The deepest node along ``loc`` (mapping keys resolve to the KEY node's position)."""
+    for idx, part in enumerate(loc):
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            pair = next(((k, v) for k, v in node.value if k.value == part), None)
+            if pair is None:
+                return node
+            key: yaml.Node = pair[0]
+            value: yaml.Node = pair[1]
+            if idx == len(loc) - 1:
+                return key
+            node = value
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if not 0 <= part < len(node.value):
+                return node
+            node = node.value[part]
+        else:
+            return node
+    return node
+
+
+def _line(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _duplicate_keys(node: yaml.Node, source: str, problems: list[Problem]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            name = str(key.value)
+            if name in seen:
+                problems.append(
+                    Problem(
+                        source=source,
+                        line=_line(key),
+                        field=name,
+                        reason=f"duplicate key {name!r} (first at line {seen[name]})",
+                    )
+                )
+            else:
+                seen[name] = _line(key)
+            _duplicate_keys(value, source, problems)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _duplicate_keys(item, source, problems)
+
+
+def _reason(error: Any) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "required field is missing"
+    msg = str(error["msg"])
+    msg = msg[:1].lower() + msg[1:]
+    if "input" in error and kind not in {"model_type"}:
+        msg += f", got {error['input']!r}"
+    return msg
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_fleet(path: Path) -> Fleet:
+    """Load and validate the fleet file at ``path``.
+
+    Raises :class:`~patchwarden.errors.FleetFileError` listing every problem found.
+    """
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FleetFileError([Problem(source=source, reason=f"cannot read: {exc}")]) from exc
+    try:
+        root_node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise FleetFileError(
+            [Problem(source=source, line=line, reason=f"invalid yaml: {problem}")]
+        ) from exc
+    if root_node is None or not isinstance(data, dict):
+        line = _line(root_node) if root_node is not None else None
+        raise FleetFileError(
+            [
+                Problem(
+                    source=source,
+                    line=line,
+                    reason="the fleet file must be a mapping with an 'assets' list",
+                )
+            ]
+        )
+    problems: list[Problem] = []
+    _duplicate_keys(root_node, source, problems)
+
+    def report(loc: tuple[int | str, ...], reason: str, record: str | None = None) -> None:
+        problems.append(
+            Problem(
+                source=source,
+                record=record,
+                field=_field_path(loc) or None,
+                line=_line(_node_at(root_node, loc)),
+                reason=reason,
+            )
+        )
+
+    for key in data:
+        if key not in {"defaults", "assets"}:
+            report((str(key),), "unknown field (expected 'defaults' and 'assets')")
+
+    defaults: dict[str, Any] = {}
+    raw_defaults = data.get("defaults")
+    if raw_defaults is not None:
+        if not isinstance(raw_defaults, dict):
+            report(("defaults",), "must be a mapping of asset fields")
+        else:
+            try:
+                _DefaultsSpec.model_validate(raw_defaults)
+                defaults = raw_defaults
+            except ValidationError as exc:
+                for err in exc.errors():
+                    report(("defaults", *err["loc"]), _reason(err))
+
+    raw_assets = data.get("assets")
+    if not isinstance(raw_assets, list):
+        report(
+            ("assets",),
+            "required field is missing" if raw_assets is None else "must be a list of assets",
+        )
+        raw_assets = []
+
+    base_dir = path.resolve().parent
+    names: dict[str, int] = {}
+    fleet_assets: list[FleetAsset] = []
+    for i, raw in enumerate(raw_assets):
+        loc: tuple[int | str, ...] = ("assets", i)
+        asset_line = _line(_node_at(root_node, loc))
+        if not isinstance(raw, dict):
+            report(loc, "each asset must be a mapping with at least 'name' and 'inventory'")
+            continue
+        record = raw.get("name") if isinstance(raw.get("name"), str) else None
+        try:
+            spec = _AssetSpec.model_validate({**defaults, **raw})
+        except ValidationError as exc:
+            for err in exc.errors():
+                report((*loc, *err["loc"]), _reason(err), record)
+            continue
+        if spec.name in names:
+            report(
+                (*loc, "name"),
+                f"duplicate asset name {spec.name!r} (first at line {names[spec.name]})",
+                record,
+            )
+        else:
+            names[spec.name] = asset_line
+        sources = _sources(spec.inventory, base_dir, (*loc, "inventory"), record, report)
+        if sources is not None:
+            fleet_assets.append(
+                FleetAsset(
+                    asset=Asset(
+                        id=AssetId(spec.name),
+                        kind=spec.kind,
+                        environment=spec.environment,
+                        criticality=spec.criticality,
+                        internet_exposed=spec.internet_exposed,
+                        data_sensitivity=spec.data_sensitivity,
+                        service=spec.service,
+                        owner=spec.owner,
+                        tags=tuple(spec.tags),
+                        maintenance_window=spec.maintenance_window,
+                    ),
+                    sources=sources,
+                    line=asset_line,
+                )
+            )
+    if problems:
+        problems.sort(key=lambda p: (p.line or 0, p.field or ""))
+        raise FleetFileError(problems)
+    return Fleet(path=path, assets=tuple(fleet_assets))
+
+
+def _sources(
+    spec: _InventorySpec,
+    base_dir: Path,
+    loc: tuple[int | str, ...],
+    record: str | None,
+    report: Callable[[tuple[int | str, ...], str, str | None], None],
+) -> InventorySources | None:
+    ok = True
+    resolved: dict[str, Path | None] = {}
+    for name in SOURCE_FIELDS:
+        value: str | None = getattr(spec, name)
+        if value is None:
+            resolved[name] = None
+            continue
+        target = (base_dir / value).resolve()
+        resolved[name] = target
+        if not target.exists():
+            report((*loc, name), f"no such file or folder: {str(target)!r}", record)
+            ok = False
+        elif name == "root" and not target.is_dir():
+            report((*loc, name), f"a filesystem root must be a folder: {str(target)!r}", record)
+            ok = False
+        elif name not in {"root", "python", "rpm_list"} and not target.is_file():
+            report((*loc, name), f"must be a file, not a folder: {str(target)!r}", record)
+            ok = False
+    if all(v is None for v in resolved.values()):
+        report(loc, f"needs at least one source ({', '.join(SOURCE_FIELDS)})", record)
+        ok = False
+    if spec.distro is not None:
+        try:
+            ecosystem = Ecosystem.parse(spec.distro)
+        except UnknownEcosystem:
+            report((*loc, "distro"), f"unknown distro ecosystem {spec.distro!r}", record)
+            ok = False
+        else:
+            if not ecosystem.is_distro:
+                report(
+                    (*loc, "distro"),
+                    f"{spec.distro!r} is not an OS ecosystem (e.g. 'Debian:12')",
+                    record,
+                )
+                ok = False
+    if not ok:
+        return None
+    return InventorySources(distro=spec.distro, **resolved)
