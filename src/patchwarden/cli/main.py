@@ -1,0 +1,605 @@
+"""The ``patchwarden`` command line.
+
+Exit codes (stable, for CI gating):
+
+* 0 - success (and, with ``--fail-on``, no finding at or above the threshold)
+* 1 - ``findings --fail-on``: at least one finding at or above the threshold
+* 2 - bad usage or bad input: nothing was done (unreadable fleet file, unknown option, ...)
+* 3 - partial: some records or assets were skipped with a reported reason, the rest was done
+* 4 - the database could not be opened or written
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import IntEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from patchwarden import __version__
+from patchwarden.cli.progress import RichObserver
+from patchwarden.errors import (
+    FleetFileError,
+    InventoryError,
+    PatchwardenError,
+    StoreError,
+)
+from patchwarden.intel import READERS
+from patchwarden.inventory import collect_fleet_asset, load_sbom, scan_root
+from patchwarden.inventory.fleet import load_fleet
+from patchwarden.model import Asset, AssetId, AssetKind, Finding, FixState, Inventory, Severity
+from patchwarden.service import ImportReport, ScanReport, import_feeds, scan
+from patchwarden.store import FindingFilter, Store, default_url
+
+
+class Exit(IntEnum):
+    """Process exit codes (see the module docstring)."""
+
+    OK = 0
+    GATE = 1
+    USAGE = 2
+    PARTIAL = 3
+    STORE = 4
+
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+app = typer.Typer(
+    name="patchwarden",
+    help=(
+        "Risk-based security patch management: know what is vulnerable on every asset, "
+        "and fix it safely.\n\n"
+        "Typical first run:\n\n"
+        "  patchwarden feeds import ./osv-pypi ./debian/DSA/list ./kev.json ./epss.csv.gz\n\n"
+        "  patchwarden scan --fleet fleet.yaml --local\n\n"
+        "  patchwarden findings --severity high --fail-on critical"
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+feeds_app = typer.Typer(
+    help="Vulnerability intelligence: advisories (OSV, Debian, Alpine), CISA KEV, FIRST EPSS.",
+    no_args_is_help=True,
+)
+app.add_typer(feeds_app, name="feeds")
+
+
+class State:
+    """Options shared by every command."""
+
+    db: str = ""
+    quiet: bool = False
+
+
+state = State()
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"patchwarden {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main(
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            envvar="PATCHWARDEN_DB",
+            help="Database URL: a SQLite path or sqlite:///file.db, or postgresql://host/db. "
+            "Default: a SQLite file under $XDG_DATA_HOME/patchwarden.",
+            show_default=False,
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bars or notes on stderr.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Global options."""
+    state.db = db or default_url()
+    state.quiet = quiet
+
+
+def _fail(message: str, code: Exit) -> typer.Exit:
+    err.print(f"[red]error:[/] {escape(message)}", highlight=False)
+    return typer.Exit(int(code))
+
+
+@contextmanager
+def _store() -> Iterator[Store]:
+    try:
+        store = Store.open(state.db)
+    except StoreError as exc:
+        raise _fail(str(exc), Exit.STORE) from exc
+    try:
+        yield store
+    except StoreError as exc:
+        raise _fail(str(exc), Exit.STORE) from exc
+    finally:
+        store.close()
+
+
+def _observer() -> RichObserver:
+    return RichObserver(err, enabled=not state.quiet and err.is_terminal)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+# --------------------------------------------------------------------------- feeds
+
+
+@feeds_app.command("import")
+def feeds_import(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Files or directories: OSV JSON/YAML (file, tree or all.zip), Debian DSA/DLA "
+            "list or tracker JSON, Alpine secdb JSON, CISA KEV JSON, FIRST EPSS CSV(.gz).",
+            show_default=False,
+        ),
+    ],
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help=f"Skip auto-detection and read every path as: {', '.join(sorted(READERS))}.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Import advisory, KEV and EPSS files into the database.
+
+    Idempotent: importing the same data again changes nothing, and a record with a newer
+    ``modified`` replaces the stored one. Each path is imported as a whole or not at all;
+    malformed records are reported (file, id, field, reason) and skipped, and the exit code
+    is 3 when anything was skipped.
+
+    Example:
+
+      patchwarden feeds import ./osv/pypi/vulns ./kev/known_exploited_vulnerabilities.json
+    """
+    if fmt is not None and fmt not in READERS:
+        raise _fail(
+            f"unknown format {fmt!r}; choose one of: {', '.join(sorted(READERS))}", Exit.USAGE
+        )
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise _fail(f"no such file or directory: {', '.join(missing)}", Exit.USAGE)
+    with _store() as store, _observer() as obs:
+        report = import_feeds(store, paths, fmt=fmt, observer=obs)
+    _show_import(report, as_json)
+    if report.partial:
+        raise typer.Exit(int(Exit.PARTIAL))
+
+
+def _show_import(report: ImportReport, as_json: bool) -> None:
+    if as_json:
+        _print_json(
+            {
+                "files": [
+                    {
+                        "path": f.path,
+                        "format": f.reader,
+                        "advisories": {
+                            "inserted": f.advisories.inserted,
+                            "updated": f.advisories.updated,
+                            "unchanged": f.advisories.unchanged,
+                        },
+                        "kev_changed": f.kev,
+                        "epss_loaded": f.epss,
+                        "problems": [str(p) for p in f.problems],
+                        "error": f.error,
+                        "notes": f.notes,
+                    }
+                    for f in report.files
+                ],
+                "vulnerabilities": report.vulnerabilities,
+                "partial": report.partial,
+            }
+        )
+        return
+    table = Table(title="feeds import")
+    for col in ("path", "format", "new", "updated", "unchanged", "kev", "epss", "skipped"):
+        table.add_column(col, justify="left" if col in {"path", "format"} else "right")
+    for f in report.files:
+        table.add_row(
+            escape(f.path),
+            f.reader or "-",
+            str(f.advisories.inserted),
+            str(f.advisories.updated),
+            str(f.advisories.unchanged),
+            str(f.kev),
+            str(f.epss),
+            f"[red]{len(f.problems)}[/]" if f.problems else "0",
+        )
+    out.print(table)
+    for f in report.files:
+        for note in f.notes:
+            out.print(f"note: {escape(f.path)}: {escape(note)}")
+        if f.error:
+            err.print(f"[red]error:[/] {escape(f.error)} (nothing imported from this path)")
+        for p in f.problems[:20]:
+            err.print(f"[yellow]skipped:[/] {escape(str(p))}")
+        if len(f.problems) > 20:
+            err.print(f"[yellow]skipped:[/] ... and {len(f.problems) - 20} more in {f.path}")
+    out.print(f"{report.vulnerabilities} vulnerabilities known")
+    if report.partial:
+        err.print("[yellow]partial import:[/] see the skipped records and errors above")
+
+
+@feeds_app.command("list")
+def feeds_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show what was imported last for each feed, and table counts.
+
+    Example:
+
+      patchwarden feeds list --json
+    """
+    with _store() as store:
+        feeds = store.feeds()
+        counts = store.counts()
+    if as_json:
+        _print_json({"feeds": feeds, "counts": counts})
+        return
+    table = Table(title="feeds")
+    for col in ("feed", "version", "date", "records", "imported", "path"):
+        table.add_column(col)
+    for f in feeds:
+        table.add_row(
+            f["feed"],
+            f["version"] or "-",
+            f"{f['date']:%Y-%m-%d}" if f["date"] else "-",
+            str(f["records"]),
+            f"{f['imported_at']:%Y-%m-%d %H:%M}",
+            escape(f["path"]),
+        )
+    out.print(table)
+    out.print(", ".join(f"{k}: {v}" for k, v in counts.items()))
+
+
+# --------------------------------------------------------------------------- scan
+
+
+@app.command("scan")
+def scan_cmd(
+    fleet: Annotated[
+        Path | None,
+        typer.Option("--fleet", help="Fleet file (YAML) listing assets and their inventories."),
+    ] = None,
+    sbom: Annotated[
+        list[Path] | None,
+        typer.Option("--sbom", help="A CycloneDX or SPDX JSON SBOM (repeatable)."),
+    ] = None,
+    local: Annotated[
+        bool, typer.Option("--local", help="Scan the machine patchwarden runs on.")
+    ] = False,
+    root: Annotated[
+        list[Path] | None,
+        typer.Option("--root", help="Scan a mounted image, chroot or snapshot (repeatable)."),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Asset name for --local / --root / --sbom (one source)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Collect inventories and match them against the imported advisories.
+
+    Findings are updated, never duplicated: a finding seen again keeps its first_seen, a
+    finding no longer seen is marked resolved with the scan time. Identical packages across
+    assets are matched once.
+
+    Examples:
+
+      patchwarden scan --fleet fleet.yaml
+
+      patchwarden scan --local
+
+      patchwarden scan --root /mnt/image --name web-image
+
+      patchwarden scan --sbom bom.cdx.json --name payments-api
+    """
+    sboms, roots = sbom or [], root or []
+    if not (fleet or sboms or local or roots):
+        raise _fail("nothing to scan: give --fleet, --sbom, --root or --local", Exit.USAGE)
+    if name and (len(sboms) + len(roots) + int(local)) > 1:
+        raise _fail("--name applies to a single --local, --root or --sbom source", Exit.USAGE)
+    inventories: list[Inventory] = []
+    errors: list[str] = []
+    try:
+        fleet_doc = load_fleet(fleet) if fleet else None
+    except FleetFileError as exc:
+        raise _fail(str(exc), Exit.USAGE) from exc
+    if fleet_doc is not None:
+        for fa in fleet_doc.assets:
+            try:
+                inventories.append(collect_fleet_asset(fa))
+            except (InventoryError, OSError) as exc:
+                errors.append(f"asset {fa.asset.id!r}: {exc}")
+    sources: list[tuple[str, Path, AssetKind]] = []
+    if local:
+        sources.append((name or socket.gethostname(), Path("/"), AssetKind.HOST))
+    sources += [(name or (p.resolve().name or str(p)), p, AssetKind.IMAGE) for p in roots]
+    for path, kind in [(p, AssetKind.SBOM) for p in sboms]:
+        try:
+            subject, packages = load_sbom(path)
+        except (InventoryError, OSError) as exc:
+            errors.append(f"sbom {str(path)!r}: {exc}")
+            continue
+        asset = Asset(id=AssetId(name or subject or path.stem), kind=kind)
+        inventories.append(Inventory(asset=asset, packages=tuple(packages), source=f"sbom:{path}"))
+    for asset_name, path, kind in sources:
+        if not path.is_dir():
+            errors.append(f"root {str(path)!r}: not a directory")
+            continue
+        try:
+            inventories.append(scan_root(path, Asset(id=AssetId(asset_name), kind=kind)))
+        except (InventoryError, OSError) as exc:
+            errors.append(f"root {str(path)!r}: {exc}")
+    names = [inv.asset.id for inv in inventories]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise _fail(f"asset names given twice: {', '.join(dupes)} (use --name)", Exit.USAGE)
+    with _store() as store, _observer() as obs:
+        if store.counts()["advisories"] == 0:
+            obs.note("no advisories imported yet: run `patchwarden feeds import` first")
+        report = scan(store, inventories, observer=obs)
+    report.errors.extend(errors)
+    _show_scan(report, as_json)
+    if report.errors:
+        raise typer.Exit(int(Exit.PARTIAL))
+
+
+def _show_scan(report: ScanReport, as_json: bool) -> None:
+    if as_json:
+        _print_json(
+            {
+                "assets": [
+                    {
+                        "asset": a.asset,
+                        "packages": a.packages,
+                        "inventory_changed": a.changed,
+                        "new": a.findings.new,
+                        "still_open": a.findings.still_open,
+                        "reopened": a.findings.reopened,
+                        "resolved": a.findings.resolved,
+                        "unsupported_packages": a.unsupported,
+                    }
+                    for a in report.assets
+                ],
+                "distinct_packages_matched": report.distinct_keys,
+                "advisories_considered": report.advisories_considered,
+                "skipped": [str(s) for s in report.skipped],
+                "errors": report.errors,
+            }
+        )
+        return
+    table = Table(title="scan")
+    for col in ("asset", "packages", "new", "open", "reopened", "resolved"):
+        table.add_column(col, justify="left" if col == "asset" else "right")
+    for a in report.assets:
+        table.add_row(
+            escape(a.asset),
+            str(a.packages),
+            str(a.findings.new),
+            str(a.findings.new + a.findings.still_open + a.findings.reopened),
+            str(a.findings.reopened),
+            str(a.findings.resolved),
+        )
+    out.print(table)
+    out.print(
+        f"{report.distinct_keys} distinct packages matched once each against "
+        f"{report.advisories_considered} relevant advisories"
+    )
+    if report.skipped:
+        err.print(f"[yellow]note:[/] {len(report.skipped)} version comparisons were skipped:")
+        for s in report.skipped[:10]:
+            err.print(f"  {escape(str(s))}")
+    for e in report.errors:
+        err.print(f"[red]error:[/] {escape(e)}")
+
+
+# --------------------------------------------------------------------------- findings
+
+
+def finding_json(f: Finding) -> dict[str, Any]:
+    """The stable JSON form of a finding (field names are a public interface)."""
+    return {
+        "id": f.id,
+        "asset": f.asset,
+        "ecosystem": f.ecosystem,
+        "package": f.package,
+        "binaries": list(f.binaries),
+        "installed_version": f.installed_version,
+        "vulnerability": f.vulnerability,
+        "aliases": list(f.aliases),
+        "advisories": list(f.advisories),
+        "fix_state": f.fix_state.value,
+        "fixed_version": f.fixed_version,
+        "severity": f.severity.value,
+        "cvss_score": f.cvss_score,
+        "kev": f.kev,
+        "epss": f.epss,
+        "epss_percentile": f.epss_percentile,
+        "first_seen": f.first_seen.isoformat(),
+        "last_seen": f.last_seen.isoformat(),
+        "resolved_at": None if f.resolved_at is None else f.resolved_at.isoformat(),
+    }
+
+
+_SEVERITY_STYLE = {
+    Severity.CRITICAL: "bold red",
+    Severity.HIGH: "red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "green",
+    Severity.NONE: "dim",
+    Severity.UNKNOWN: "dim",
+}
+
+
+@app.command("findings")
+def findings_cmd(
+    asset: Annotated[
+        list[str] | None, typer.Option("--asset", "-a", help="Only these assets (repeatable).")
+    ] = None,
+    package: Annotated[
+        list[str] | None,
+        typer.Option("--package", "-p", help="Only these packages (advisory names; repeatable)."),
+    ] = None,
+    severity: Annotated[
+        Severity | None, typer.Option("--severity", "-s", help="Minimum severity.")
+    ] = None,
+    kev: Annotated[
+        bool, typer.Option("--kev", help="Only CISA KEV-listed vulnerabilities.")
+    ] = False,
+    fix_state: Annotated[
+        list[FixState] | None,
+        typer.Option("--fix-state", help="Only these fix states (repeatable)."),
+    ] = None,
+    vulnerability: Annotated[
+        str | None, typer.Option("--vulnerability", help="Only this vulnerability (any alias).")
+    ] = None,
+    include_resolved: Annotated[
+        bool, typer.Option("--all", help="Include resolved findings.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+    fail_on: Annotated[
+        Severity | None,
+        typer.Option(
+            "--fail-on",
+            help="Exit 1 when a listed finding has at least this severity (CI gate).",
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Rows in the table (0: all).")] = 50,
+) -> None:
+    """List open findings, most urgent first (KEV, severity, CVSS, EPSS).
+
+    Examples:
+
+      patchwarden findings --severity high
+
+      patchwarden findings --kev --json > kev-findings.json
+
+      patchwarden findings --asset web-01 --fail-on critical   # CI gate: exit 1 on critical
+    """
+    with _store() as store:
+        vuln = vulnerability
+        if vuln:
+            with store.transaction() as conn:
+                vuln = store.canonical_ids(conn, [vuln])[vuln]
+        rows = store.findings(
+            FindingFilter(
+                assets=tuple(asset or ()),
+                packages=tuple(package or ()),
+                min_severity=severity,
+                kev_only=kev,
+                fix_states=tuple(fix_state or ()),
+                include_resolved=include_resolved,
+                vulnerability=vuln,
+            )
+        )
+    if as_json:
+        _print_json([finding_json(f) for f in rows])
+    else:
+        _findings_table(rows, limit)
+    if fail_on is not None:
+        hits = [f for f in rows if f.severity.rank >= fail_on.rank and f.resolved_at is None]
+        if hits:
+            err.print(
+                f"[red]gate:[/] {len(hits)} open finding(s) at or above {fail_on.value}",
+                highlight=False,
+            )
+            raise typer.Exit(int(Exit.GATE))
+
+
+def _findings_table(rows: list[Finding], limit: int) -> None:
+    table = Table(title=f"{len(rows)} findings")
+    for col in ("asset", "package", "installed", "vulnerability", "severity", "kev", "epss", "fix"):
+        table.add_column(col)
+    for f in rows[: limit or None]:
+        fix = f.fixed_version if f.fixed_version else f.fix_state.value.replace("_", " ")
+        table.add_row(
+            escape(f.asset),
+            escape(f.package),
+            escape(f.installed_version),
+            escape(f.vulnerability),
+            f"[{_SEVERITY_STYLE[f.severity]}]{f.severity.value}[/]",
+            "[bold red]KEV[/]" if f.kev else "",
+            "" if f.epss is None else f"{f.epss:.3f}",
+            escape(fix),
+        )
+    out.print(table)
+    if limit and len(rows) > limit:
+        out.print(f"... {len(rows) - limit} more (use --limit 0 or --json)")
+
+
+# --------------------------------------------------------------------------- assets
+
+
+@app.command("assets")
+def assets_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+) -> None:
+    """List assets with their context and open findings.
+
+    Example:
+
+      patchwarden assets --json
+    """
+    with _store() as store:
+        rows = store.assets()
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title=f"{len(rows)} assets")
+    for col in ("asset", "kind", "env", "crit", "exposed", "distro", "packages", "open", "scanned"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            escape(r["id"]),
+            r["kind"],
+            r["environment"],
+            str(r["criticality"]),
+            "yes" if r["internet_exposed"] else "",
+            r["distro"] or "",
+            str(r["package_count"]),
+            str(r["open"]),
+            f"{r['last_scanned']:%Y-%m-%d %H:%M}" if r["last_scanned"] else "",
+        )
+    out.print(table)
+
+
+def run() -> None:
+    """Console-script entry point: no traceback ever reaches the user."""
+    try:
+        app()
+    except PatchwardenError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        sys.exit(int(Exit.USAGE))
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except BrokenPipeError:
+        os._exit(0)
