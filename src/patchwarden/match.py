@@ -494,6 +494,10 @@ class AdvisoryIndex:
                 continue
             kept += 1
             for position, affected in enumerate(advisory.affected):
+                if not affected.ecosystem and all(
+                    rng.type is RangeType.GIT for rng in affected.ranges
+                ):
+                    continue  # OSV 1.6 package-less entry with GIT ranges only: never matched
                 try:
                     ecosystem = parse_ecosystem(affected.ecosystem)
                 except UnknownEcosystem as exc:
