@@ -136,7 +136,9 @@ class DpkgCollector(Collector):
             if not name:
                 raise InventoryFormatError(f"{path}:{lineno}: stanza has no 'Package' field")
             where = f"{path}:{lineno}: package {name!r}"
-            status = tuple(fields.get("Status", "").split())
+            if "Status" not in fields:
+                raise InventoryFormatError(f"{where}: field 'Status' is missing")
+            status = tuple(fields["Status"].split())
             if len(status) != 3:
                 raise InventoryFormatError(
                     f"{where}: field 'Status' must have 3 words, got {fields.get('Status')!r}"
