@@ -73,7 +73,7 @@ def test_withdrawn_record_and_yaml_strings() -> None:
     assert (aff.ecosystem, aff.name, aff.purl) == ("PyPI", "redis", "pkg:pypi/redis")
     # '1.34' is quoted in the file and 0.6.0 is not: both stay strings.
     assert aff.versions[:4] == ("0.6.0", "0.6.1", "1.34", "1.34.1")
-    assert len(aff.versions) == 114  # `grep -c "^  - "` on the file
+    assert len(aff.versions) == 114  # the 114 `  - <version>` lines under `versions:`
     assert aff.versions[-1] == "5.0.0rc1"
     assert aff.ranges[0].events[0].kind is EventKind.INTRODUCED
     withdrawn = [r.id for r in advisories(PYPA).values() if r.withdrawn is not None]
