@@ -51,7 +51,8 @@ def test_v319_main_subset() -> None:
     assert set(advisories) == expected_ids(path)
     assert len(advisories) == 254
     aom = advisories["ALPINE-v3.19-aom-CVE-2021-30473"]
-    assert aom.source == "alpine" and aom.upstream == ("CVE-2021-30473",)
+    assert aom.source == "alpine"
+    assert aom.upstream == ("CVE-2021-30473",)
     (aff,) = aom.affected
     assert (aff.ecosystem, aff.name, aff.state) == ("Alpine:v3.19", "aom", None)
     assert [(e.kind, e.version) for e in aff.ranges[0].events] == [
@@ -72,7 +73,8 @@ def test_fixed_version_zero_is_not_affected() -> None:
     assert zero  # the subset has real "0" entries (e.g. busybox, gnutls)
     for vid in zero:
         (aff,) = advisories[vid].affected
-        assert aff.state is FixState.NOT_AFFECTED and aff.ranges == ()
+        assert aff.state is FixState.NOT_AFFECTED
+        assert aff.ranges == ()
 
 
 def test_joined_ids_split_and_real_placeholder_is_a_problem() -> None:
@@ -85,7 +87,8 @@ def test_joined_ids_split_and_real_placeholder_is_a_problem() -> None:
     (problem,) = problems
     assert problem.source == str(path)
     assert problem.record == "ALPINE-v3.20-tailscale-CVE-????-?????"
-    assert problem.field is not None and problem.field.endswith("['1.66.1-r0'][0]")
+    assert problem.field is not None
+    assert problem.field.endswith("['1.66.1-r0'][0]")
     assert "not an upstream id: 'CVE-????-?????'" in problem.reason
     assert "ALPINE-v3.20-tailscale-TS-2024-005" in advisories
     assert set(advisories) == expected_ids(path) - {problem.record}
@@ -99,8 +102,21 @@ def test_same_id_under_two_versions_gets_two_ranges(tmp_path: Path) -> None:
                 "distroversion": "v3.19",
                 "reponame": "main",
                 "packages": [
-                    {"pkg": {"name": "x", "secfixes": {"1.0-r1": ["CVE-2024-1"], "1.2-r0": ["CVE-2024-1"]}}},
-                    {"pkg": {"name": "y", "secfixes": {"bad version": ["CVE-2024-2"], "2.0-r0": ["CVE-2024-2", "CVE-2024-3"]}}},
+                    {
+                        "pkg": {
+                            "name": "x",
+                            "secfixes": {"1.0-r1": ["CVE-2024-1"], "1.2-r0": ["CVE-2024-1"]},
+                        }
+                    },
+                    {
+                        "pkg": {
+                            "name": "y",
+                            "secfixes": {
+                                "bad version": ["CVE-2024-2"],
+                                "2.0-r0": ["CVE-2024-2", "CVE-2024-3"],
+                            },
+                        }
+                    },
                     {"pkg": {"name": "z", "secfixes": {"1.0-r0": "CVE-2024-4"}}},
                     {"pkg": "nope"},
                 ],

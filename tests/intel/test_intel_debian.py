@@ -61,7 +61,8 @@ def test_dsa_markers_comments_and_notes() -> None:
     ooo = advisories["DSA-2275-1"]
     assert fixed_version(ooo, "Debian:6") == "1:3.2.1-11+squeeze3"
     lenny = next(a for a in ooo.affected if a.ecosystem == "Debian:5")
-    assert lenny.state is FixState.NOT_AFFECTED and not lenny.ranges
+    assert lenny.state is FixState.NOT_AFFECTED
+    assert not lenny.ranges
     assert lenny.database_specific == {"comment": "Vulnerable code not present"}
     eol = advisories["DSA-3699-1"].affected[0]
     assert (eol.ecosystem, eol.state) == ("Debian:8", FixState.WILL_NOT_FIX)
@@ -74,8 +75,11 @@ def test_dsa_markers_comments_and_notes() -> None:
     assert glibc.database_specific["notes"][0].startswith("<unfixed> (backport too complicated")
     # An old id without revision is kept as given.
     assert advisories["DSA-1304"].affected
-    commented = [a for adv in advisories.values() for a in adv.affected if "urgency" in a.database_specific]
-    assert commented and all(a.database_specific["urgency"] == "medium" for a in commented)
+    commented = [
+        a for adv in advisories.values() for a in adv.affected if "urgency" in a.database_specific
+    ]
+    assert commented
+    assert all(a.database_specific["urgency"] == "medium" for a in commented)
 
 
 def test_real_malformed_version_is_a_problem() -> None:
@@ -118,7 +122,9 @@ def test_no_dsa_ignored_and_bad_lines(tmp_path: Path) -> None:
     )
     advisories, problems = read_list(path)
     assert sorted(advisories) == ["DSA-9001-1", "DSA-9005-1"]
-    states = [(a.ecosystem, a.state, a.database_specific) for a in advisories["DSA-9001-1"].affected]
+    states = [
+        (a.ecosystem, a.state, a.database_specific) for a in advisories["DSA-9001-1"].affected
+    ]
     assert states == [
         ("Debian:11", FixState.WILL_NOT_FIX, {"reason": "no-dsa", "comment": "Minor issue"}),
         ("Debian:10", FixState.WILL_NOT_FIX, {"reason": "ignored"}),
@@ -146,7 +152,7 @@ def test_json_dump_fixture(tmp_path: Path) -> None:
     os.utime(path, (mtime.timestamp(), mtime.timestamp()))
     records = list(DebianJsonReader().read(path))
     assert all(isinstance(r, Advisory) for r in records)
-    advisories = {r.id: r for r in records if isinstance(r, Advisory)}
+    advisories: dict[str, Advisory] = {r.id: r for r in records if isinstance(r, Advisory)}
     assert len(advisories) == 6
     xorg = advisories["DEBIAN-CVE-2023-1393"]
     assert xorg.upstream == ("CVE-2023-1393",)

@@ -85,8 +85,10 @@ def test_unquoted_yaml_timestamp_is_parsed_as_utc() -> None:
     text = (PYPA / "apache-skywalking" / "PYSEC-2020-342.yaml").read_text()
     assert "\npublished: 2020" in text
     adv = advisories(PYPA / "apache-skywalking" / "PYSEC-2020-342.yaml")["PYSEC-2020-342"]
-    assert adv.published is not None and adv.published.tzinfo is UTC
-    assert adv.severity and adv.severity[0].type == "CVSS_V3"
+    assert adv.published is not None
+    assert adv.published.tzinfo is UTC
+    assert adv.severity
+    assert adv.severity[0].type == "CVSS_V3"
     assert adv.severity[0].score.startswith("CVSS:3.")
 
 
@@ -97,8 +99,11 @@ def test_severity_git_ranges_last_affected_and_related() -> None:
     py = recs["PYSEC-2022-42969"]
     kinds = [e.kind for a in py.affected for rg in a.ranges for e in rg.events]
     assert EventKind.LAST_AFFECTED in kinds
-    git = [rg for r in recs.values() for a in r.affected for rg in a.ranges if rg.type is RangeType.GIT]
-    assert git and all(rg.repo and rg.repo.startswith("http") for rg in git)
+    git = [
+        rg for r in recs.values() for a in r.affected for rg in a.ranges if rg.type is RangeType.GIT
+    ]
+    assert git
+    assert all(rg.repo and rg.repo.startswith("http") for rg in git)
     assert recs["PYSEC-2023-184"].related
 
 
@@ -239,4 +244,5 @@ def test_yaml_syntax_error_in_tree_is_a_problem_with_position(tmp_path: Path) ->
     (tmp_path / "a.yaml").write_text("id: X\nmodified: [unclosed\n")
     (problem,) = only_problems(tmp_path)
     assert problem.source.endswith("a.yaml")
-    assert "not valid yaml" in problem.reason and "line" in problem.reason
+    assert "not valid yaml" in problem.reason
+    assert "line" in problem.reason
