@@ -62,7 +62,10 @@ def test_not_installed_stanzas_are_skipped(tmp_path: Path) -> None:
     text = text.replace(
         "Package: curl\nStatus: install ok installed",
         "Package: curl\nStatus: deinstall ok config-files",
-    ).replace("Package: zlib1g\nStatus: install ok installed", "Package: zlib1g\nStatus: hold ok installed")
+    ).replace(
+        "Package: zlib1g\nStatus: install ok installed",
+        "Package: zlib1g\nStatus: hold ok installed",
+    )
     path = tmp_path / "status"
     path.write_text(text)
     names = {p.name for p in DpkgCollector().collect(path)}
@@ -80,8 +83,14 @@ def test_listing_with_status_column(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("Package: a\nStatus: install ok installed\n", r"status:1: package 'a': installed package has no 'Version'"),
-        ("Package: a\nStatus: install ok\nVersion: 1\n", r"status:1: package 'a': field 'Status' must have 3 words"),
+        (
+            "Package: a\nStatus: install ok installed\n",
+            r"status:1: package 'a': installed package has no 'Version'",
+        ),
+        (
+            "Package: a\nStatus: install ok\nVersion: 1\n",
+            r"status:1: package 'a': field 'Status' must have 3 words",
+        ),
         (
             "Package: a\nStatus: install ok installed\nVersion: 1\n\nVersion: 2\n",
             r"status:5: stanza has no 'Package' field",
@@ -114,7 +123,11 @@ def test_whole_machine_status_matches_dpkg_query() -> None:
     dpkg_query = shutil.which("dpkg-query")
     assert dpkg_query is not None, "dpkg-query is part of every Debian system"
     out = subprocess.run(
-        [dpkg_query, "-W", "-f=${db:Status-Abbrev}\t${Package}\t${Version}\t${source:Package}\t${source:Version}\n"],
+        [
+            dpkg_query,
+            "-W",
+            "-f=${db:Status-Abbrev}\t${Package}\t${Version}\t${source:Package}\t${source:Version}\n",
+        ],
         capture_output=True,
         text=True,
         check=True,

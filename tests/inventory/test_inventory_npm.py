@@ -54,7 +54,10 @@ def test_links_and_root_are_skipped(tmp_path: Path) -> None:
         ("{not json", r"cannot read package-lock.json"),
         ('{"lockfileVersion": 7}', r"field 'lockfileVersion' is 7"),
         ('{"lockfileVersion": 3}', r"field 'packages' is missing"),
-        ('{"lockfileVersion": 3, "packages": {"node_modules/a": 5}}', r"packages\['node_modules/a'\]"),
+        (
+            '{"lockfileVersion": 3, "packages": {"node_modules/a": 5}}',
+            r"packages\['node_modules/a'\]",
+        ),
         ('{"lockfileVersion": 1, "dependencies": {"a": {}}}', r"dependencies.a: field 'version'"),
     ],
 )

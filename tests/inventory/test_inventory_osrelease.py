@@ -45,7 +45,9 @@ def test_variants(tmp_path: Path, text: str, expected: str | None) -> None:
 
 
 def test_usr_lib_fallback(tmp_path: Path) -> None:
-    assert read_os_release(_root(tmp_path, "ID=debian\nVERSION_ID=11\n", usr_lib=True)) == "Debian:11"
+    assert (
+        read_os_release(_root(tmp_path, "ID=debian\nVERSION_ID=11\n", usr_lib=True)) == "Debian:11"
+    )
 
 
 def test_absent_is_none(tmp_path: Path) -> None:
@@ -53,6 +55,6 @@ def test_absent_is_none(tmp_path: Path) -> None:
 
 
 def test_bad_line_names_file_and_line(tmp_path: Path) -> None:
-    root = _root(tmp_path, 'ID=debian\nthis is not a field\n')
+    root = _root(tmp_path, "ID=debian\nthis is not a field\n")
     with pytest.raises(InventoryFormatError, match=r"etc/os-release:2: expected KEY=value"):
         read_os_release(root)

@@ -75,9 +75,7 @@ def test_live_database(rpm_root: Path) -> None:
         "pw-tools",
         "2:1.0.3-4.el9",
     )
-    assert lib.purl == (
-        "pkg:rpm/rocky/pw-libfoo@1.0.3-4.el9?arch=noarch&distro=rocky-9&epoch=2"
-    )
+    assert lib.purl == ("pkg:rpm/rocky/pw-libfoo@1.0.3-4.el9?arch=noarch&distro=rocky-9&epoch=2")
 
 
 def test_locate_nothing(tmp_path: Path) -> None:
@@ -106,7 +104,10 @@ def test_saved_listing() -> None:
     ("line", "message"),
     [
         ("bash\t0\t5.1.8\t6.el9\tx86_64\n", r"x.tsv:1: expected 6 tab-separated columns"),
-        ("bash\tx\t5.1.8\t6.el9\tx86_64\tbash-5.1.8-6.el9.src.rpm\n", r"package 'bash': field 'epoch'"),
+        (
+            "bash\tx\t5.1.8\t6.el9\tx86_64\tbash-5.1.8-6.el9.src.rpm\n",
+            r"package 'bash': field 'epoch'",
+        ),
         ("bash\t0\t5.1.8\t6.el9\tx86_64\tnonsense.src.rpm\n", r"package 'bash': field 'sourcerpm'"),
     ],
 )

@@ -306,20 +306,27 @@ def load_fleet(path: Path) -> Fleet:
             report(loc, "each asset must be a mapping with at least 'name' and 'inventory'")
             continue
         record = raw.get("name") if isinstance(raw.get("name"), str) else None
+        if record is not None:
+            if record in names:
+                report(
+                    (*loc, "name"),
+                    f"duplicate asset name {record!r} (first at line {names[record]})",
+                    record,
+                )
+            else:
+                names[record] = asset_line
         try:
             spec = _AssetSpec.model_validate({**defaults, **raw})
         except ValidationError as exc:
             for err in exc.errors():
                 report((*loc, *err["loc"]), _reason(err), record)
+            # Still check the inventory paths when that part is well-formed on its own.
+            try:
+                inventory = _InventorySpec.model_validate(raw.get("inventory"))
+            except ValidationError:
+                continue
+            _sources(inventory, base_dir, (*loc, "inventory"), record, report)
             continue
-        if spec.name in names:
-            report(
-                (*loc, "name"),
-                f"duplicate asset name {spec.name!r} (first at line {names[spec.name]})",
-                record,
-            )
-        else:
-            names[spec.name] = asset_line
         sources = _sources(spec.inventory, base_dir, (*loc, "inventory"), record, report)
         if sources is not None:
             fleet_assets.append(
