@@ -18,8 +18,12 @@ Rules (OSV schema 1.6, section "Evaluation", pseudocode ``IsVulnerable``):
   contains ``*``), and walking the events sorted by version -- ``introduced`` sets
   "vulnerable" when ``v >= introduced`` (``"0"`` sorts before everything), ``fixed`` clears it
   when ``v >= fixed``, ``last_affected`` clears it when ``v > last_affected`` -- ends
-  vulnerable. Events with equal versions are walked introduced, last_affected, fixed, so a
-  version equal to a ``fixed`` event is never affected by that range.
+  vulnerable. The schema leaves the order of events with equal versions open; they are walked
+  fixed, last_affected, introduced, the order that reports the version (a false negative is a
+  breach). Real records need it: PYSEC-2023-72 (pyspark) has the pairs ``0..3.1.1`` and
+  ``3.1.1..3.2.0``, and its enumerated ``versions`` list 3.1.1, 3.1.2 and 3.1.3 as affected.
+  So a version equal to a ``fixed`` event is unaffected by that range unless an
+  ``introduced`` event has the same version.
 * ``SEMVER`` ranges are ordered with the ecosystem's own scheme (the installed version is in
   that scheme, and for the ecosystems that use SEMVER ranges -- npm, crates.io, Go -- it is
   SemVer precedence).
@@ -43,7 +47,7 @@ could have had:
 * ``fixed`` / ``last_affected``: ignored (as if it were above the installed version), so the
   range stays open upwards -- an unparseable fix never makes a package look unaffected;
 * ``introduced``: taken to equal the installed version, so the range includes every version
-  except those exactly equal to a parseable ``fixed`` event;
+  below its limits;
 * ``limit``: taken as ``*`` (no upper limit).
 
 An unparseable installed version is a :class:`Skip` for that key
@@ -98,10 +102,10 @@ _NON_FIXED_STATES = frozenset(
 )
 _EVALUATED_RANGE_TYPES = frozenset({RangeType.ECOSYSTEM, RangeType.SEMVER})
 
-# Walk order of events with equal versions (OSV leaves ties open): an introduced event first,
-# then last_affected (which never fires at its own version), then fixed, so that a version
-# equal to a fixed event always ends the walk unaffected.
-_TIE_ORDER = {EventKind.INTRODUCED: 0, EventKind.LAST_AFFECTED: 1, EventKind.FIXED: 2}
+# Walk order of events with equal versions (OSV 1.6 "Evaluation" leaves ties open): fixed,
+# then last_affected (which never fires at its own version), then introduced, so that an
+# introduced event re-opens the range at its version (PYSEC-2023-72, see the module doc).
+_TIE_ORDER = {EventKind.FIXED: 0, EventKind.LAST_AFFECTED: 1, EventKind.INTRODUCED: 2}
 
 
 class SkipReason(StrEnum):
@@ -172,7 +176,8 @@ class CompiledRange:
     unlimited: bool
     """No limit applies: no limit event, a ``*`` limit, or an unparseable one."""
     unparsed_introduced: bool
-    """An ``introduced`` event did not parse (read as equal to the installed version)."""
+    """An ``introduced`` event did not parse: read as equal to the installed version, which
+    makes every version below the limits affected."""
 
     @property
     def needs_no_version(self) -> bool:
@@ -199,9 +204,9 @@ class CompiledRange:
         if not self.unlimited and not any(version < limit for limit in self.limits):
             return False
         if self.unparsed_introduced:
-            # Worst case: the unknown introduced equals the installed version, and only a
-            # fixed event at exactly that version (walked after it) can clear it again.
-            return not any(version == fixed for fixed, _ in self.fixed)
+            # Worst case: the unknown introduced equals the installed version; walked last
+            # among equal versions, nothing clears it again.
+            return True
         vulnerable = self.introduced_zero
         for event_version, _, kind in self.events:
             if kind is EventKind.INTRODUCED:
