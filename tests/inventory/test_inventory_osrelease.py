@@ -58,3 +58,10 @@ def test_bad_line_names_file_and_line(tmp_path: Path) -> None:
     root = _root(tmp_path, "ID=debian\nthis is not a field\n")
     with pytest.raises(InventoryFormatError, match=r"etc/os-release:2: expected KEY=value"):
         read_os_release(root)
+
+
+def test_absolute_symlink_stays_inside_root(tmp_path: Path) -> None:
+    _root(tmp_path, "ID=alpine\nVERSION_ID=3.20.3\n", usr_lib=True)
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "os-release").symlink_to("/usr/lib/os-release")
+    assert read_os_release(tmp_path) == "Alpine:v3.20"

@@ -9,6 +9,7 @@ quoting), at ``/etc/os-release`` with ``/usr/lib/os-release`` as the fallback. `
 
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path
 
@@ -88,8 +89,16 @@ def ecosystem_from_os_release(fields: dict[str, str]) -> str | None:
 
 
 def os_release_path(root: Path) -> Path | None:
-    """``<root>/etc/os-release``, else ``<root>/usr/lib/os-release``, else None."""
+    """``<root>/etc/os-release``, else ``<root>/usr/lib/os-release``, else None.
+
+    An absolute symlink (``/etc/os-release -> /usr/lib/os-release`` in some images) is
+    followed inside ``root``, never to the scanning host's own file.
+    """
     for candidate in (root / "etc" / "os-release", root / "usr" / "lib" / "os-release"):
+        if candidate.is_symlink():
+            target = Path(os.readlink(candidate))
+            if target.is_absolute():
+                candidate = root / target.relative_to(target.anchor)
         if candidate.is_file():
             return candidate
     return None
