@@ -151,3 +151,23 @@ def sign(x: int) -> int:
 def unique(items: Iterable[str]) -> list[str]:
     """Items in first-seen order without repeats."""
     return list(dict.fromkeys(items))
+
+
+def unique_pairs(pairs: Iterable[Pair]) -> list[Pair]:
+    """Pairs in first-seen order without repeats."""
+    return list(dict.fromkeys(pairs))
+
+
+GOLDEN_DIR = HERE.parent / "data" / "versions"
+
+
+def load_golden(name: str) -> list[tuple[str, str, int]]:
+    """Rows ``(a, b, cmp)`` of ``tests/data/versions/<name>-golden.jsonl.gz``."""
+    import gzip
+
+    rows: list[tuple[str, str, int]] = []
+    with gzip.open(GOLDEN_DIR / f"{name}-golden.jsonl.gz", "rt", encoding="utf-8") as fh:
+        for line in fh:
+            a, b, c = json.loads(line)
+            rows.append((a, b, c))
+    return rows

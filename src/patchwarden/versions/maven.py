@@ -2,7 +2,9 @@
 
 The algorithm (``org.apache.maven.artifact.versioning.ComparableVersion``): the version is
 lower-cased and cut at ``.`` and ``-`` and at every switch between digits and letters; a
-``-`` or a digit/letter switch opens a nested list. Numbers compare numerically; words are
+``-`` or a digit/letter switch opens a nested list, and so does a word that follows other
+items and is followed by a digit or ends the string (``1.x`` is ``1-x``, ``2.0.0.M1`` is
+``2-milestone-1``; maven-artifact 3.8). Numbers compare numerically; words are
 qualifiers ordered ``alpha < beta < milestone < rc = cr < snapshot < "" = ga = final =
 release < sp < any other word`` (other words among themselves alphabetically); ``a1``,
 ``b1``, ``m1`` mean ``alpha-1``, ``beta-1``, ``milestone-1``. Trailing "null" items (``0``,
@@ -117,6 +119,8 @@ def parse_items(version: str) -> ItemList:
                 current = open_list()
         elif c.isdecimal():
             if not is_digit and i > start:
+                if current:  # "1.0.0.X1 < 1.0.0-X2": a word after a dot opens a list too
+                    current = open_list()
                 current.append(_qualifier(text[start:i], True))
                 start = i
                 current = open_list()
@@ -128,6 +132,8 @@ def parse_items(version: str) -> ItemList:
                 current = open_list()
             is_digit = False
     if len(text) > start:
+        if not is_digit and current:  # same rule for a final word: "1.x" is "1-x"
+            current = open_list()
         current.append(_parse_item(is_digit, text[start:]))
 
     frozen: dict[int, ItemList] = {}
