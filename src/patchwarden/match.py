@@ -23,7 +23,8 @@ Rules (OSV schema 1.6, section "Evaluation", pseudocode ``IsVulnerable``):
   breach). Real records need it: PYSEC-2023-72 (pyspark) has the pairs ``0..3.1.1`` and
   ``3.1.1..3.2.0``, and its enumerated ``versions`` list 3.1.1, 3.1.2 and 3.1.3 as affected.
   So a version equal to a ``fixed`` event is unaffected by that range unless an
-  ``introduced`` event has the same version.
+  ``introduced`` event has the same version. ``last_affected`` walks after an ``introduced``
+  of the same version (``introduced: X, last_affected: X`` affects exactly ``X``).
 * ``SEMVER`` ranges are ordered with the ecosystem's own scheme (the installed version is in
   that scheme, and for the ecosystems that use SEMVER ranges -- npm, crates.io, Go -- it is
   SemVer precedence).
@@ -58,6 +59,7 @@ match it.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -103,9 +105,10 @@ _NON_FIXED_STATES = frozenset(
 _EVALUATED_RANGE_TYPES = frozenset({RangeType.ECOSYSTEM, RangeType.SEMVER})
 
 # Walk order of events with equal versions (OSV 1.6 "Evaluation" leaves ties open): fixed,
-# then last_affected (which never fires at its own version), then introduced, so that an
-# introduced event re-opens the range at its version (PYSEC-2023-72, see the module doc).
-_TIE_ORDER = {EventKind.FIXED: 0, EventKind.LAST_AFFECTED: 1, EventKind.INTRODUCED: 2}
+# then introduced, so that an introduced event re-opens the range at its version
+# (PYSEC-2023-72, see the module doc), then last_affected, which fires only above its version
+# and so closes a range introduced at the same version for every later version.
+_TIE_ORDER = {EventKind.FIXED: 0, EventKind.INTRODUCED: 1, EventKind.LAST_AFFECTED: 2}
 
 
 class SkipReason(StrEnum):
@@ -162,13 +165,22 @@ class MatchResult:
 class CompiledRange:
     """One ``ECOSYSTEM``/``SEMVER`` range with its event versions parsed and sorted.
 
-    Built by :func:`compile_range`; evaluating it parses nothing.
+    Built by :func:`compile_range`; evaluating it parses nothing and costs a binary search.
+    The OSV walk is precomputed: with events sorted by version and, among equal versions,
+    fixed < introduced < last_affected, the events that fire for a version ``v`` are exactly
+    a prefix of the sorted events (everything below ``v``, plus the fixed and introduced
+    events at ``v``), so the walk's result is :attr:`states` at the prefix length.
     """
 
     introduced_zero: bool
     """An ``introduced: "0"`` event exists: the walk starts vulnerable."""
-    events: tuple[tuple[Comparable, int, EventKind], ...]
-    """Parsed events (not ``introduced: "0"``), sorted by version then tie order."""
+    versions: tuple[Comparable, ...]
+    """Parsed event versions (not ``introduced: "0"``, not limits), sorted as described."""
+    kinds: tuple[EventKind, ...]
+    """The kind of each event in :attr:`versions`."""
+    states: tuple[bool, ...]
+    """``states[i]``: vulnerable after the first ``i`` events fired (``states[0]`` is the
+    start)."""
     fixed: tuple[tuple[Comparable, str], ...]
     """Parsed ``fixed`` versions with their raw strings, ascending."""
     limits: tuple[Comparable, ...]
@@ -182,7 +194,7 @@ class CompiledRange:
     @property
     def needs_no_version(self) -> bool:
         """True when the range includes every version, so even an unparseable one."""
-        has_upper = any(kind is not EventKind.INTRODUCED for _, _, kind in self.events)
+        has_upper = any(kind is not EventKind.INTRODUCED for kind in self.kinds)
         return (
             self.unlimited and not has_upper and (self.introduced_zero or self.unparsed_introduced)
         )
@@ -205,19 +217,19 @@ class CompiledRange:
             return False
         if self.unparsed_introduced:
             # Worst case: the unknown introduced equals the installed version; walked last
-            # among equal versions, nothing clears it again.
+            # among equal versions (bar last_affected, which does not fire there), nothing
+            # clears it again.
             return True
-        vulnerable = self.introduced_zero
-        for event_version, _, kind in self.events:
-            if kind is EventKind.INTRODUCED:
-                if version >= event_version:
-                    vulnerable = True
-            elif kind is EventKind.FIXED:
-                if version >= event_version:
-                    vulnerable = False
-            elif version > event_version:  # last_affected
-                vulnerable = False
-        return vulnerable
+        versions = self.versions
+        fired = bisect.bisect_right(versions, version)  # type: ignore[type-var]
+        kinds = self.kinds
+        # last_affected fires only strictly above its version; at equal versions those events
+        # sort last, so dropping them keeps the fired events a prefix.
+        while (
+            fired and kinds[fired - 1] is EventKind.LAST_AFFECTED and versions[fired - 1] == version
+        ):
+            fired -= 1
+        return self.states[fired]
 
     def fixed_above(self, version: Comparable) -> tuple[Comparable, str] | None:
         """The smallest ``fixed`` version strictly above ``version`` (parsed, raw), if any.
@@ -233,10 +245,17 @@ class CompiledRange:
         >>> rng.fixed_above(Version("3.1")) is None
         True
         """
-        for parsed, raw in self.fixed:
-            if parsed > version:
-                return parsed, raw
-        return None
+        fixed = self.fixed
+        if not fixed or not fixed[-1][0] > version:
+            return None
+        low, high = 0, len(fixed) - 1
+        while low < high:  # first fixed strictly above version
+            mid = (low + high) // 2
+            if fixed[mid][0] > version:
+                high = mid
+            else:
+                low = mid + 1
+        return fixed[low]
 
 
 def compile_range(
@@ -294,10 +313,15 @@ def compile_range(
     parsed_events.sort(key=lambda item: (item[0], item[1]))
     fixed.sort(key=lambda item: item[0])
     unlimited = not any_limit or limit_unbounded
+    states = [introduced_zero]
+    for _, _, kind in parsed_events:
+        states.append(kind is EventKind.INTRODUCED)
     return (
         CompiledRange(
             introduced_zero=introduced_zero,
-            events=tuple(parsed_events),
+            versions=tuple(version for version, _, _ in parsed_events),
+            kinds=tuple(kind for _, _, kind in parsed_events),
+            states=tuple(states),
             fixed=tuple(fixed),
             limits=tuple(limits),
             unlimited=unlimited,
@@ -345,8 +369,10 @@ def range_affects(version: str, events: Sequence[RangeEvent], parse: Parse) -> b
 class _CompiledAffected:
     """One affected entry made ready for evaluation in one scheme."""
 
+    evaluable: bool
     raw_versions: frozenset[str]
     parsed_versions: frozenset[Comparable]
+    parsed_hashes: frozenset[int]
     ranges: tuple[CompiledRange, ...]
     skips: tuple[Skip, ...]
 
@@ -400,8 +426,10 @@ def _compile_affected(
                 )
             )
     return _CompiledAffected(
+        evaluable=bool(affected.versions or ranges),
         raw_versions=frozenset(affected.versions),
         parsed_versions=frozenset(parsed_versions),
+        parsed_hashes=frozenset(hash(v) for v in parsed_versions),
         ranges=tuple(ranges),
         skips=tuple(skips),
     )
@@ -586,23 +614,21 @@ def _evaluate(
     scheme: VersionScheme,
     raw_version: str,
     version: Comparable | None,
+    version_hash: int | None,
     skips: set[Skip],
 ) -> _Verdict | None:
     affected = entry.affected
     state = affected.state
     if state is FixState.NOT_AFFECTED:
         return _SUPPRESS
-    evaluable = bool(affected.versions) or any(
-        rng.type in _EVALUATED_RANGE_TYPES for rng in affected.ranges
-    )
-    if not evaluable:
+    compiled = entry.compiled or entry.compile(scheme)
+    if not compiled.evaluable:
         # A vendor statement without versions ("<unfixed>", "<no-dsa>") covers every version.
         return _Verdict(state) if state in _NON_FIXED_STATES else None
-    compiled = entry.compile(scheme)
     if compiled.skips:
         skips.update(compiled.skips)
     in_versions = raw_version in compiled.raw_versions or (
-        version is not None and version in compiled.parsed_versions
+        version_hash in compiled.parsed_hashes and version in compiled.parsed_versions
     )
     matching = [rng for rng in compiled.ranges if rng.affects(version)]
     if not in_versions and not matching:
@@ -666,7 +692,13 @@ def _match_key(key: PackageKey, index: AdvisoryIndex, skips: set[Skip]) -> tuple
     entries = index.entries(ecosystem.base, normalize_name(ecosystem, key.name))
     if not entries:
         return ()
-    applicable = [e for e in entries if _release_applies(e.ecosystem, ecosystem)]
+    # An advisory without a release applies to every release of the same base (the index
+    # already grouped by base), so only release-scoped entries need the check.
+    applicable = [
+        e
+        for e in entries
+        if e.ecosystem.release is None or _release_applies(e.ecosystem, ecosystem)
+    ]
     if not applicable:
         return ()
     try:
@@ -696,9 +728,11 @@ def _match_key(key: PackageKey, index: AdvisoryIndex, skips: set[Skip]) -> tuple
                 ),
             )
         )
+    # Hashing a parsed version is not free; hash once, test the cheap int set first.
+    version_hash = None if version is None else hash(version)
     by_advisory: dict[str, _AdvisoryVerdicts] = {}
     for entry in applicable:
-        verdict = _evaluate(entry, scheme, key.version, version, skips)
+        verdict = _evaluate(entry, scheme, key.version, version, version_hash, skips)
         if verdict is None:
             continue
         found = by_advisory.get(entry.advisory.id)
