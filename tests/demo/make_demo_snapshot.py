@@ -39,6 +39,11 @@ OSV_PACKAGES = (
 )
 """PyPA folders copied whole, except django (records PYSEC-2020-* and later only)."""
 DJANGO_FIRST_YEAR = 2020
+LICENSES = {
+    "LICENSE.pypa-advisory-database.txt": "osv/pypi/LICENSE.source",
+    "LICENSE.cisa-kev.txt": "kev/LICENSE.source",
+}
+"""License texts copied beside the data (relative to the shared data folder)."""
 
 DEBIAN_SOURCES = {
     "adduser",
@@ -108,9 +113,12 @@ def secdb_entries(text: str) -> tuple[str, list[str], str]:
 
 def main(shared: Path) -> None:
     """Write the snapshot under OUT."""
-    if OUT.exists():
-        shutil.rmtree(OUT)
-    OUT.mkdir(parents=True)
+    for sub in ("osv", "debian", "alpine", "kev", "epss"):  # SOURCES.md and licenses stay
+        if (OUT / sub).exists():
+            shutil.rmtree(OUT / sub)
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name, src_license in LICENSES.items():
+        (OUT / name).write_bytes((shared / src_license).read_bytes())
     cves: set[str] = set()
 
     # OSV (PyPA)
