@@ -221,7 +221,7 @@ class CompiledRange:
             # clears it again.
             return True
         versions = self.versions
-        fired = bisect.bisect_right(versions, version)  # type: ignore[type-var]
+        fired = bisect.bisect_right(versions, version)
         kinds = self.kinds
         # last_affected fires only strictly above its version; at equal versions those events
         # sort last, so dropping them keeps the fired events a prefix.

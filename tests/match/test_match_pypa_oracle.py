@@ -13,6 +13,7 @@ For every advisory entry, and every version mentioned anywhere in the package's 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -26,7 +27,7 @@ from packaging.version import Version
 from patchwarden.ecosystems import Ecosystem, normalize_name
 from patchwarden.intel.osv import OsvReader
 from patchwarden.match import AdvisoryIndex, SchemeLookup, match
-from patchwarden.model import Advisory, EventKind, PackageKey, RangeType
+from patchwarden.model import Advisory, EventKind, Match, PackageKey, RangeType
 
 TESTS = Path(__file__).resolve().parents[1]
 SUBSET = TESTS / "data" / "match" / "pypa" / "vulns"
@@ -94,14 +95,14 @@ def _fp_exception(
     name: str,
     version: str,
     listed_any: bool,
-    first_listed: dict[tuple[str, str], object],
+    first_listed: dict[tuple[str, str], dt.datetime],
 ) -> str:
     """Why a version in range may be absent from the enumeration (a predicate on the data)."""
     if not listed_any:
         return "entry enumerates no versions"
     parsed = _pep440(version)
     seen = first_listed.get((name, str(parsed) if parsed else version))
-    if seen is None or seen > advisory.modified:  # type: ignore[operator]
+    if seen is None or seen > advisory.modified:
         return "version not known to the enumeration (no advisory listed it before)"
     if parsed is not None and parsed.is_prerelease:
         return "enumeration left out a pre-release inside the range"
@@ -115,7 +116,7 @@ def run_oracle(advisories: list[Advisory], schemes: SchemeLookup) -> OracleRepor
     live = [a for a in advisories if a.withdrawn is None]
     report.advisories = len(live)
     universe: dict[str, set[str]] = defaultdict(set)
-    first_listed: dict[tuple[str, str], object] = {}
+    first_listed: dict[tuple[str, str], dt.datetime] = {}
     for advisory in live:
         for entry in advisory.affected:
             name = normalize_name(PYPI, entry.name)
@@ -123,7 +124,7 @@ def run_oracle(advisories: list[Advisory], schemes: SchemeLookup) -> OracleRepor
             for version in entry.versions:
                 parsed = _pep440(version)
                 k = (name, str(parsed) if parsed else version)
-                if k not in first_listed or advisory.modified < first_listed[k]:  # type: ignore[operator]
+                if k not in first_listed or advisory.modified < first_listed[k]:
                     first_listed[k] = advisory.modified
             for rng in entry.ranges:
                 if rng.type is RangeType.ECOSYSTEM:
@@ -144,15 +145,15 @@ def run_oracle(advisories: list[Advisory], schemes: SchemeLookup) -> OracleRepor
     ranges_only = match(keys, AdvisoryIndex.build(stripped, schemes=schemes))
     report.seconds_match = time.perf_counter() - start
 
-    def hits(result_matches: dict[PackageKey, tuple[object, ...]]) -> set[tuple[str, str, str]]:
-        out = set()
+    def hits(result_matches: dict[PackageKey, tuple[Match, ...]]) -> set[tuple[str, str, str]]:
+        out: set[tuple[str, str, str]] = set()
         for key, found in result_matches.items():
             for m in found:
-                out.add((m.advisory_id, key.name, key.version))  # type: ignore[attr-defined]
+                out.add((m.advisory_id, key.name, key.version))
         return out
 
-    full_hits = hits(full.matches)  # type: ignore[arg-type]
-    range_hits = hits(ranges_only.matches)  # type: ignore[arg-type]
+    full_hits = hits(full.matches)
+    range_hits = hits(ranges_only.matches)
     scheme = schemes(PYPI)
 
     def canon(text: str) -> object:
