@@ -92,7 +92,7 @@ def _pairs(result_matches: dict[PackageKey, tuple[Match, ...]]) -> set[tuple[Pac
     return {(key, m.advisory_id) for key, found in result_matches.items() for m in found}
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(base=advisories("A"), extra=advisories("B"), keys=keys)
 def test_adding_an_advisory_never_removes_a_match(
     base: list[Advisory], extra: list[Advisory], keys: list[PackageKey]
