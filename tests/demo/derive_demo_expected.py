@@ -44,6 +44,11 @@ def dpkg_lt(a: str, b: str) -> bool:
     return subprocess.run(["dpkg", "--compare-versions", a, "lt", b], check=False).returncode == 0
 
 
+def dpkg_cmp(a: str, b: str) -> int:
+    """-1, 0 or 1 as dpkg orders ``a`` and ``b``."""
+    return -1 if dpkg_lt(a, b) else (1 if dpkg_lt(b, a) else 0)
+
+
 _APK = re.compile(r"^(\d+(?:\.\d+)*)([a-z]?)(?:_([a-z]+)(\d*))?(?:-r(\d+))?$")
 _PRE = {"alpha": 0, "beta": 1, "pre": 2, "rc": 3}
 _POST = {"cvs": 5, "svn": 6, "git": 7, "hg": 8, "p": 9}
@@ -103,7 +108,7 @@ def alpine(asset: str, db: Path, found: Found) -> None:
     """Findings from the secdb for one Alpine asset (keyed by origin)."""
     installed: dict[str, str] = {}
     for record in db.read_text(encoding="utf-8").strip().split("\n\n"):
-        fields = dict((line[0], line[2:]) for line in record.splitlines())
+        fields = {line[0]: line[2:] for line in record.splitlines()}
         installed[fields["o"]] = fields["V"]
     secdb = json.loads((DATA / "alpine" / "v3.19" / "main.json").read_text(encoding="utf-8"))
     for entry in secdb["packages"]:
@@ -173,7 +178,7 @@ def pypi(asset: str, packages: dict[str, str], found: Found) -> None:
 
 def site_packages(folder: Path) -> dict[str, str]:
     """normalised name -> version from ``*.dist-info/METADATA``."""
-    out = {}
+    out: dict[str, str] = {}
     for meta in folder.glob("*.dist-info/METADATA"):
         fields = dict(
             line.split(": ", 1) for line in meta.read_text(encoding="utf-8").splitlines() if line
@@ -184,7 +189,7 @@ def site_packages(folder: Path) -> dict[str, str]:
 
 def sbom(path: Path) -> dict[str, str]:
     """normalised name -> version from the CycloneDX pypi purls."""
-    out = {}
+    out: dict[str, str] = {}
     for comp in json.loads(path.read_text(encoding="utf-8"))["components"]:
         purl = comp.get("purl", "")
         if purl.startswith("pkg:pypi/"):
@@ -216,7 +221,7 @@ def main() -> None:
         if "" in fixes:
             fixed: str | None = None
         elif asset in DEBIAN_ASSETS:
-            fixed = max(fixes, key=cmp_to_key(lambda a, b: -1 if dpkg_lt(a, b) else 1))
+            fixed = max(fixes, key=cmp_to_key(dpkg_cmp))
         elif asset == "edge-proxy":
             fixed = max(fixes, key=apk_key)
         else:

@@ -163,9 +163,7 @@ def main(shared: Path) -> None:
 
     # CISA KEV 2026-01-29
     kev = json.loads(
-        (shared / "kev/known_exploited_vulnerabilities-2026.01.29.json").read_text(
-            encoding="utf-8"
-        )
+        (shared / "kev/known_exploited_vulnerabilities-2026.01.29.json").read_text(encoding="utf-8")
     )
     vulns = [v for v in kev["vulnerabilities"] if v["cveID"] in cves]
     kev_out = {**kev, "count": len(vulns), "vulnerabilities": vulns}
