@@ -19,8 +19,8 @@ Rules (OSV schema 1.6, section "Evaluation", pseudocode ``IsVulnerable``):
   "vulnerable" when ``v >= introduced`` (``"0"`` sorts before everything), ``fixed`` clears it
   when ``v >= fixed``, ``last_affected`` clears it when ``v > last_affected`` -- ends
   vulnerable. The schema leaves the order of events with equal versions open; they are walked
-  fixed, last_affected, introduced, the order that reports the version (a false negative is a
-  breach). Real records need it: PYSEC-2023-72 (pyspark) has the pairs ``0..3.1.1`` and
+  fixed, then introduced (the order that reports the version: a false negative is a breach),
+  then last_affected. Real records need it: PYSEC-2023-72 (pyspark) has the pairs ``0..3.1.1`` and
   ``3.1.1..3.2.0``, and its enumerated ``versions`` list 3.1.1, 3.1.2 and 3.1.3 as affected.
   So a version equal to a ``fixed`` event is unaffected by that range unless an
   ``introduced`` event has the same version. ``last_affected`` walks after an ``introduced``
