@@ -79,6 +79,18 @@ def test_live_comparable_version_agrees_on_random_shapes() -> None:
     assert wrong == []
 
 
+def test_reproduces_comparable_versions_own_cycle() -> None:
+    """ComparableVersion is not transitive on degenerate strings; we copy it, not fix it."""
+    v = [parse_maven(x) for x in ("0", "A", "0A0")]
+    assert v[0] < v[1] < v[2] < v[0]
+
+
+@needs_java
+@pytest.mark.reference
+def test_live_cycle_is_maven_s_own() -> None:
+    assert reftools.maven_compare([("0", "A"), ("A", "0A0"), ("0A0", "0")]) == [-1, -1, -1]
+
+
 def test_equal_means_equal_hash() -> None:
     a, b = parse_maven("1.0.0-GA"), parse_maven("1")
     assert a == b
