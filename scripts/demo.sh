@@ -51,7 +51,7 @@ pw -q scan --fleet "$DEMO/fleet.yaml" || fail "the sample fleet did not scan cle
 
 section "3/6 Scan this machine (--local)"
 os_name=$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-unknown}") || os_name=unknown
-echo "This machine: $os_name."
+echo "This machine: $os_name (asset name: $(hostname))."
 echo "Note: the bundled snapshot has Debian advisories for buster (10) and bullseye (11) only"
 echo "(it predates bookworm, Debian 12) and Alpine advisories for v3.19 only, so OS packages of"
 echo "other releases are inventoried but cannot match here; Python packages are matched against"
