@@ -139,7 +139,6 @@ def import_feeds(
         except PatchwardenError as exc:
             item.error = str(exc)
             item.advisories, item.kev, item.epss = AdvisoryCounts(), 0, 0
-            obs.note(f"{path}: {exc}")
     if changed:
         obs.stage("grouping aliases into vulnerabilities")
         with store.transaction() as conn:

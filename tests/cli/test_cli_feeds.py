@@ -32,7 +32,7 @@ def db(tmp_path: Path) -> Path:
 def test_import_is_idempotent(db: Path) -> None:
     paths = [
         str(INTEL / "osv" / "pypa"),
-        str(INTEL / "debian" / "DSA-list"),
+        str(INTEL / "debian" / "DLA-list"),
         str(INTEL / "kev" / "kev-2026.01.29-subset.json"),
         str(INTEL / "epss" / "epss-2026-01-30-first2000.csv.gz"),
     ]

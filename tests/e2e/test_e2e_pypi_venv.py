@@ -66,6 +66,7 @@ def _expected() -> set[tuple[str, str, str | None]]:
             fixes = [
                 Version(event["fixed"])
                 for rng in affected.get("ranges", [])
+                if rng["type"] == "ECOSYSTEM"
                 for event in rng["events"]
                 if "fixed" in event and Version(event["fixed"]) > Version(installed)
             ]
