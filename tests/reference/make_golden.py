@@ -27,8 +27,10 @@ from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import reftools
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: tests.reference
+import itertools
+
+from tests.reference import reftools
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"
@@ -83,7 +85,7 @@ def alpine_versions() -> list[str]:
     for path in sorted((SHARED / "alpine" / "secdb").glob("*/*.json")):
         for pkg in json.loads(path.read_text("utf-8"))["packages"]:
             out.extend(pkg["pkg"]["secfixes"])
-    return reftools.unique(out)
+    return [str(v) for v in reftools.unique(out)]
 
 
 def npm_versions() -> list[str]:
@@ -120,7 +122,7 @@ def pairs_from(
 
     flat = [v for g in groups for v in g]
     for g in groups:
-        for a, b in zip(g, g[1:], strict=False):
+        for a, b in itertools.pairwise(g):
             add(a, b)
     candidates = [g for g in groups if len(g) > 1]
     while len(pairs) < within and candidates:
@@ -147,34 +149,188 @@ def write(name: str, rows: Sequence[tuple[str, str, int | None]]) -> None:
 
 RPM_EXTRA = [
     # rpm's own tests/rpmvercmp.at strings and Red Hat style EVRs.
-    *"1.0 2.0 2.0.1 2.0.1a 5.5p1 5.5p2 5.5p10 10xyz 10.1xyz xyz10 xyz10.1 xyz.4 8 2 5.6p1 6.5p1"
-    " 6.0.rc1 6.0 10b2 10a1 10a2 1.0aa 1.0a 10.0001 10.1 10.0039 4.999.9 5.0 20101121 20101122"
-    " 2_0 2.0 a a+ a_ +a _a 1.0~rc1 1.0~rc2 1.0~rc1~git123 1b.fc17 1.fc17 1g.fc17".split(),
-    *"2.4.57-5.el9 2.4.57-5.el9_1 2.4.57-5.el9_2 2.4.57-11.el9_4.1 1:3.0.7-27.el9 1:3.0.7-25.el9_3"
-    " 1:1.1.1k-7.el8_6 1:1.1.1k-12.el8_9 0:8.0.32-1.el9_2 7.76.1-26.el9_3.2 7.76.1-29.el9_4"
-    " 2.28-251.el9_2.1 2.34-60.el9 5.14.0-362.8.1.el9_3 4.18.0-513.5.1.el8_9 1.0^20240101git1"
-    " 1.0^20231201git9 1.0 1.0~beta1^git2 1.0~beta1 1.0~beta2 2:9.0.2120-1.fc40 9.0.2120-1.fc40"
-    " 115.9.0-1.el9_3 115.10.0-1.el9_3 1.2.3-0.rc1.el9 1.2.3-1.el9 1.2.3-1.el9.alma".split(),
+    *[
+        "1.0",
+        "2.0",
+        "2.0.1",
+        "2.0.1a",
+        "5.5p1",
+        "5.5p2",
+        "5.5p10",
+        "10xyz",
+        "10.1xyz",
+        "xyz10",
+        "xyz10.1",
+        "xyz.4",
+        "8",
+        "2",
+        "5.6p1",
+        "6.5p1",
+        "6.0.rc1",
+        "6.0",
+        "10b2",
+        "10a1",
+        "10a2",
+        "1.0aa",
+        "1.0a",
+        "10.0001",
+        "10.1",
+        "10.0039",
+        "4.999.9",
+        "5.0",
+        "20101121",
+        "20101122",
+        "2_0",
+        "2.0",
+        "a",
+        "a+",
+        "a_",
+        "+a",
+        "_a",
+        "1.0~rc1",
+        "1.0~rc2",
+        "1.0~rc1~git123",
+        "1b.fc17",
+        "1.fc17",
+        "1g.fc17",
+    ],
+    *[
+        "2.4.57-5.el9",
+        "2.4.57-5.el9_1",
+        "2.4.57-5.el9_2",
+        "2.4.57-11.el9_4.1",
+        "1:3.0.7-27.el9",
+        "1:3.0.7-25.el9_3",
+        "1:1.1.1k-7.el8_6",
+        "1:1.1.1k-12.el8_9",
+        "0:8.0.32-1.el9_2",
+        "7.76.1-26.el9_3.2",
+        "7.76.1-29.el9_4",
+        "2.28-251.el9_2.1",
+        "2.34-60.el9",
+        "5.14.0-362.8.1.el9_3",
+        "4.18.0-513.5.1.el8_9",
+        "1.0^20240101git1",
+        "1.0^20231201git9",
+        "1.0",
+        "1.0~beta1^git2",
+        "1.0~beta1",
+        "1.0~beta2",
+        "2:9.0.2120-1.fc40",
+        "9.0.2120-1.fc40",
+        "115.9.0-1.el9_3",
+        "115.10.0-1.el9_3",
+        "1.2.3-0.rc1.el9",
+        "1.2.3-1.el9",
+        "1.2.3-1.el9.alma",
+    ],
 ]
 
-MAVEN_EXTRA = (
-    "1.0-SNAPSHOT 1.0 1.0.0 1.0-ga 1.0-final 1.0.RELEASE 1.0.0.RELEASE 5.3.18.RELEASE"
-    " 5.3.18 4.1.68.Final 4.1.68.Final-SNAPSHOT 2.14.1 2.15.0-rc1 2.15.0-rc2 2.15.0 2.17.0"
-    " 2.9.10.8 2.9.10 2.12.7.1 31.0.1-jre 31.0.1-android 32.1.2-jre 1.0-alpha-1 1.0-alpha1"
-    " 1.0-a1 1.0-beta-2 1.0-b2 1.0-milestone-1 1.0-m1 1.0-rc1 1.0-cr1 1.0-sp1 1.0-sp 1.0-xyz"
-    " 1.0-abc 1-1 1.1 1.0.1 1-0.1 1.0-1 1.0.0-0 2.0.0-M1 2.0.0.M1 2.0.0-RC1 3.0.0-alpha-2"
-    " 9.4.43.v20210629 9.4.44.v20210927 1.2.3.4.5 20030203.000129 1.0.0-20230101.120000-1"
-    " 7.0.0-beta2 7.0.0-beta10 10.0.0 1.0a 1.0b 1.0-1-1 1.0.0.0.0-1 1.0-0.0 0 0.0.1 X Y"
-).split()
+MAVEN_EXTRA = [
+    "1.0-SNAPSHOT",
+    "1.0",
+    "1.0.0",
+    "1.0-ga",
+    "1.0-final",
+    "1.0.RELEASE",
+    "1.0.0.RELEASE",
+    "5.3.18.RELEASE",
+    "5.3.18",
+    "4.1.68.Final",
+    "4.1.68.Final-SNAPSHOT",
+    "2.14.1",
+    "2.15.0-rc1",
+    "2.15.0-rc2",
+    "2.15.0",
+    "2.17.0",
+    "2.9.10.8",
+    "2.9.10",
+    "2.12.7.1",
+    "31.0.1-jre",
+    "31.0.1-android",
+    "32.1.2-jre",
+    "1.0-alpha-1",
+    "1.0-alpha1",
+    "1.0-a1",
+    "1.0-beta-2",
+    "1.0-b2",
+    "1.0-milestone-1",
+    "1.0-m1",
+    "1.0-rc1",
+    "1.0-cr1",
+    "1.0-sp1",
+    "1.0-sp",
+    "1.0-xyz",
+    "1.0-abc",
+    "1-1",
+    "1.1",
+    "1.0.1",
+    "1-0.1",
+    "1.0-1",
+    "1.0.0-0",
+    "2.0.0-M1",
+    "2.0.0.M1",
+    "2.0.0-RC1",
+    "3.0.0-alpha-2",
+    "9.4.43.v20210629",
+    "9.4.44.v20210927",
+    "1.2.3.4.5",
+    "20030203.000129",
+    "1.0.0-20230101.120000-1",
+    "7.0.0-beta2",
+    "7.0.0-beta10",
+    "10.0.0",
+    "1.0a",
+    "1.0b",
+    "1.0-1-1",
+    "1.0.0.0.0-1",
+    "1.0-0.0",
+    "0",
+    "0.0.1",
+    "X",
+    "Y",
+]
 
-SEMVER_EXTRA = (
-    "1.0.0-alpha 1.0.0-alpha.1 1.0.0-alpha.beta 1.0.0-beta 1.0.0-beta.2 1.0.0-beta.11"
-    " 1.0.0-rc.1 1.0.0 2.0.0 2.1.0 2.1.1 1.0.0+20130313144700 1.0.0-beta+exp.sha.5114f85"
-    " 1.0.0+21AF26D3-117B344092BD 1.0.0-0.3.7 1.0.0-x.7.z.92 1.0.0-x-y-z.-- 1.0.0-alpha-a.b-c"
-    " 1.0.0-0A.is.legal 1.0.0-rc.1+build.123 v1.2.3 v2.0.0-rc.1 1.2.3-Alpha 1.2.3-alpha"
-    " 1.2.3-BETA 1.2.3-1 1.2.3-10 1.2.3-2 1.2.3-a1 1.2.3-a10 1.2.3-a2 0.0.0 0.0.1 0.1.0"
-    " 10.20.30 1.1.2-prerelease+meta 1.0.0-alpha.0valid 99999999999999999999999.999999999999999999.99999999999999999"
-).split()
+SEMVER_EXTRA = [
+    "1.0.0-alpha",
+    "1.0.0-alpha.1",
+    "1.0.0-alpha.beta",
+    "1.0.0-beta",
+    "1.0.0-beta.2",
+    "1.0.0-beta.11",
+    "1.0.0-rc.1",
+    "1.0.0",
+    "2.0.0",
+    "2.1.0",
+    "2.1.1",
+    "1.0.0+20130313144700",
+    "1.0.0-beta+exp.sha.5114f85",
+    "1.0.0+21AF26D3-117B344092BD",
+    "1.0.0-0.3.7",
+    "1.0.0-x.7.z.92",
+    "1.0.0-x-y-z.--",
+    "1.0.0-alpha-a.b-c",
+    "1.0.0-0A.is.legal",
+    "1.0.0-rc.1+build.123",
+    "v1.2.3",
+    "v2.0.0-rc.1",
+    "1.2.3-Alpha",
+    "1.2.3-alpha",
+    "1.2.3-BETA",
+    "1.2.3-1",
+    "1.2.3-10",
+    "1.2.3-2",
+    "1.2.3-a1",
+    "1.2.3-a10",
+    "1.2.3-a2",
+    "0.0.0",
+    "0.0.1",
+    "0.1.0",
+    "10.20.30",
+    "1.1.2-prerelease+meta",
+    "1.0.0-alpha.0valid",
+    "99999999999999999999999.999999999999999999.99999999999999999",
+]
 
 
 def main() -> None:
@@ -217,7 +373,7 @@ def main() -> None:
     sem_pool = reftools.unique([*npm, *SEMVER_EXTRA, *(v for v in pypi_flat if v.count(".") == 2)])
     sem_pairs = reftools.unique_pairs(
         [(rng.choice(sem_pool), rng.choice(sem_pool)) for _ in range(4000)]
-        + list(zip(SEMVER_EXTRA, SEMVER_EXTRA[1:], strict=False))
+        + list(itertools.pairwise(SEMVER_EXTRA))
     )
     sem_out = reftools.node_semver_compare(sem_pairs)
     write(

@@ -11,8 +11,8 @@ import pytest
 from patchwarden.errors import InvalidVersion
 from patchwarden.versions.maven import MavenScheme, parse_maven
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reference"))
-import reftools
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: tests.reference
+from tests.reference import reftools
 
 GOLDEN = reftools.load_golden("maven")
 SCHEME = MavenScheme()

@@ -79,4 +79,4 @@ def test_versions_of_different_schemes_do_not_compare() -> None:
     rpm = SCHEMES["rpm"].parse("1.0")
     assert deb != rpm
     with pytest.raises(TypeError):
-        _ = deb < rpm  # type: ignore[operator]
+        _ = deb < rpm

@@ -10,8 +10,8 @@ import pytest
 from patchwarden.errors import InvalidVersion
 from patchwarden.versions.rpm import RpmScheme, parse_rpm
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reference"))
-import reftools
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: tests.reference
+from tests.reference import reftools
 
 GOLDEN = reftools.load_golden("rpm")
 SCHEME = RpmScheme()

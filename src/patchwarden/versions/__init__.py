@@ -21,7 +21,7 @@ from patchwarden.versions.pep440 import Pep440Scheme
 from patchwarden.versions.rpm import RpmScheme
 from patchwarden.versions.semver import SemverScheme
 
-__all__ = ["SCHEMES", "Comparable", "VersionScheme", "scheme_for"]
+__all__ = ["SCHEMES", "Comparable", "VersionScheme", "clear_caches", "scheme_for"]
 
 SCHEMES: dict[str, VersionScheme] = {
     scheme.name: scheme
@@ -49,3 +49,12 @@ def scheme_for(ecosystem: str | Ecosystem) -> VersionScheme:
     """
     eco = ecosystem if isinstance(ecosystem, Ecosystem) else Ecosystem.parse(ecosystem)
     return SCHEMES[eco.scheme]
+
+
+def clear_caches() -> None:
+    """Empty every scheme's parse cache (for benchmarks and long-running processes)."""
+    from patchwarden.versions import apk, dpkg, golang, maven, pep440, rpm, semver
+
+    for module in (apk, dpkg, golang, maven, pep440, rpm, semver):
+        module._parse.cache_clear()
+    maven._compare_cached.cache_clear()

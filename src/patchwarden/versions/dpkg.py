@@ -32,7 +32,8 @@ from patchwarden.versions.interface import VersionScheme
 _INT_MAX = 2**31 - 1  # dpkg stores the epoch in an int and rejects larger ones
 _UPSTREAM_OK = re.compile(r"[A-Za-z0-9.+~:-]*\Z")
 _REVISION_OK = re.compile(r"[A-Za-z0-9.+~]*\Z")
-_RUNS = re.compile(r"(\D*)(\d*)")
+_DIGIT_RUNS = re.compile(r"([0-9]+)")
+_SPACE = re.compile(r"\s")
 
 
 def _order(ch: str) -> int:
@@ -42,6 +43,12 @@ def _order(ch: str) -> int:
     if ch == "~":
         return -1
     return ord(ch) + 256
+
+
+@lru_cache(maxsize=4096)
+def _run_key(nondigit: str) -> Key:
+    # Non-digit runs repeat across versions (".", "-", "+deb", "~bpo"): memoise their keys.
+    return (*map(_order, nondigit), 0)
 
 
 _TERMINATOR: Key = ((0,), 0)
@@ -59,11 +66,13 @@ def _verrev_key(text: str) -> Key:
     >>> _verrev_key("1.01") == _verrev_key("1.1")
     True
     """
-    pairs: list[Key] = []
-    for nondigit, digits in _RUNS.findall(text):
-        if not nondigit and not digits and pairs:
-            continue  # findall's final empty match
-        pairs.append(((*(_order(c) for c in nondigit), 0), int(digits) if digits else 0))
+    parts = _DIGIT_RUNS.split(text)  # [non-digit, digits, non-digit, digits, ..., non-digit]
+    pairs: list[Key] = [
+        (_run_key(nondigit), int(digits))
+        for nondigit, digits in zip(parts[::2], parts[1::2], strict=False)
+    ]
+    if parts[-1] or not pairs:
+        pairs.append((_run_key(parts[-1]), 0))
     pairs.append(_TERMINATOR)
     return tuple(pairs)
 
@@ -86,7 +95,7 @@ class DpkgVersion(KeyedVersion):
 @lru_cache(maxsize=1 << 16)
 def _parse(version: str) -> DpkgVersion:
     text = version.strip()
-    if any(c.isspace() for c in text):
+    if _SPACE.search(text):
         raise invalid("dpkg", version, "version string has embedded spaces")
     epoch = 0
     rest = text

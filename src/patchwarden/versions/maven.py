@@ -25,6 +25,7 @@ and hashing use (``ComparableVersion.equals`` compares the canonical form the sa
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cmp_to_key, lru_cache
 from typing import ClassVar, Union
@@ -36,6 +37,7 @@ _QUALIFIERS = ("alpha", "beta", "milestone", "rc", "snapshot", "", "sp")
 _ALIASES = {"ga": "", "final": "", "release": "", "cr": "rc"}
 _RELEASE_INDEX = str(_QUALIFIERS.index(""))
 _SHORT = {"a": "alpha", "b": "beta", "m": "milestone"}
+_SPACE = re.compile(r"\s")
 
 Item = Union[int, "Qualifier", "ItemList"]
 ItemList = tuple[Item, ...]
@@ -250,7 +252,7 @@ maven_sort_key = cmp_to_key(compare_items)
 @lru_cache(maxsize=1 << 16)
 def _parse(version: str) -> MavenVersion:
     text = version.strip()
-    if any(c.isspace() for c in text):
+    if _SPACE.search(text):
         raise invalid("maven", version, "version string has embedded spaces")
     return MavenVersion(raw=version, key=parse_items(text))
 

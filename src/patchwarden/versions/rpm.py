@@ -30,6 +30,7 @@ from patchwarden.versions.interface import VersionScheme
 
 _TOKENS = re.compile(r"(~)|(\^)|([0-9]+)|([A-Za-z]+)")
 _EPOCH = re.compile(r"([0-9]*):")
+_SPACE = re.compile(r"\s")
 
 # Token ranks: '~' < end of string < '^' < letters < digits (rpmvercmp.c).
 _TILDE: Key = (0,)
@@ -81,7 +82,7 @@ class RpmVersion(KeyedVersion):
 @lru_cache(maxsize=1 << 16)
 def _parse(version: str) -> RpmVersion:
     text = version.strip()
-    if any(c.isspace() for c in text):
+    if _SPACE.search(text):
         raise invalid("rpm", version, "version string has embedded spaces")
     if not text.isascii() or not text.isprintable():
         raise invalid("rpm", version, "non-ASCII or control character")
