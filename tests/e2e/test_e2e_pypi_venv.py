@@ -75,9 +75,10 @@ def _expected() -> set[tuple[str, str, str | None]]:
 
 
 def test_venv_findings_equal_the_advisories_listing_those_versions(
-    old_venv: Path, tmp_path: Path
+    old_venv: Path, tmp_path: Path, db_url: str
 ) -> None:
-    db = str(tmp_path / "pw.db")
+    """Runs on SQLite and on PostgreSQL: the same code path gives the same findings."""
+    db = db_url
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text(
         "assets:\n"

@@ -191,3 +191,12 @@ def test_migrations_match_schema(store: Store) -> None:
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), t.metadata)
     assert diff == []
+
+
+def test_newer_date_same_content_is_unchanged(store: Store) -> None:
+    """Feeds without dates (Alpine secdb) stamp the file time: same content is no update."""
+    with store.transaction() as conn:
+        store.upsert_advisories(conn, [_adv()], T0)
+    with store.transaction() as conn:
+        counts = store.upsert_advisories(conn, [_adv(modified=T1)], T1)
+    assert (counts.updated, counts.unchanged) == (0, 1)

@@ -206,6 +206,8 @@ class Store:
             stored.update({r.id: r.modified for r in rows})
         fresh = [a for a in latest.values() if a.id not in stored]
         newer = [a for a in latest.values() if a.id in stored and a.modified > stored[a.id]]
+        if newer:  # a newer date on the same content (a feed without dates) is no change
+            newer = self._content_changed(conn, newer)
         unchanged = len(batch) - len(fresh) - len(newer)
         if newer:
             newer_ids = [a.id for a in newer]
@@ -261,6 +263,22 @@ class Store:
                     [{"advisory_id": a, "ecosystem_base": b, "name": n} for a, b, n in name_rows],
                 )
         return AdvisoryCounts(inserted=len(fresh), updated=len(newer), unchanged=unchanged)
+
+    def _content_changed(self, conn: Connection, candidates: list[Advisory]) -> list[Advisory]:
+        """The candidates whose record differs from the stored one in more than ``modified``."""
+        encoded = {a.id: encode_advisory(a) for a in candidates}
+        changed: list[Advisory] = []
+        by_id = {a.id: a for a in candidates}
+        for chunk in _chunks(sorted(by_id)):
+            for row in conn.execute(
+                sa.select(t.advisories.c.id, t.advisories.c.record).where(
+                    t.advisories.c.id.in_(chunk)
+                )
+            ):
+                new = dict(encoded[row.id], modified=None)
+                if new != dict(row.record, modified=None):
+                    changed.append(by_id[row.id])
+        return changed
 
     def upsert_kev(self, conn: Connection, entries: Sequence[KevEntry]) -> int:
         """Insert or replace KEV entries; returns how many rows changed."""
