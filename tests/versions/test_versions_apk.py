@@ -105,6 +105,9 @@ def test_real_secdb_versions_parse_except_two_malformed() -> None:
         ("1.0-r0", "1.0", 1),  # -r0 is a revision like any other
         ("1.01", "1.1", -1),  # a leading zero after a dot: "-1" then 1
         ("1.00", "1.0", -1),
+        # Real secdb pair (vim): ".0" is -1, ".0056" is -2 then 56, so 8.0.0 sorts *above*
+        # 8.0.0056 in apk-tools' version.c; univers says the opposite.
+        ("8.0.0-r0", "8.0.0056-r0", 1),
         ("1.0_rc1", "1.0_alpha2", 1),
         ("1.0_p1", "1.0-r5", 1),
         ("1.0_git20240101", "1.0_p1", -1),
