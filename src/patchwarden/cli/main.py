@@ -17,6 +17,7 @@ import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,7 +38,16 @@ from patchwarden.errors import (
 from patchwarden.intel import READERS
 from patchwarden.inventory import collect_fleet_asset, load_sbom, scan_root
 from patchwarden.inventory.fleet import load_fleet
-from patchwarden.model import Asset, AssetId, AssetKind, Finding, FixState, Inventory, Severity
+from patchwarden.model import (
+    Asset,
+    AssetId,
+    AssetKind,
+    Environment,
+    Finding,
+    FixState,
+    Inventory,
+    Severity,
+)
 from patchwarden.service import ImportReport, ScanReport, import_feeds, scan
 from patchwarden.store import FindingFilter, Store, default_url
 
@@ -558,16 +568,26 @@ def _findings_table(rows: list[Finding], limit: int) -> None:
 # --------------------------------------------------------------------------- assets
 
 
-@app.command("assets")
+assets_app = typer.Typer(
+    help="Assets and their context (environment, criticality, exposure, tags, ...).",
+    invoke_without_command=True,
+)
+app.add_typer(assets_app, name="assets")
+
+
+@assets_app.callback()
 def assets_cmd(
+    ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
 ) -> None:
-    """List assets with their context and open findings.
+    """List assets with their context and open findings (``assets set`` edits one).
 
     Example:
 
       patchwarden assets --json
     """
+    if ctx.invoked_subcommand is not None:
+        return
     with _store() as store:
         rows = store.assets()
     if as_json:
@@ -589,6 +609,68 @@ def assets_cmd(
             f"{r['last_scanned']:%Y-%m-%d %H:%M}" if r["last_scanned"] else "",
         )
     out.print(table)
+
+
+@assets_app.command("set")
+def assets_set(
+    asset_id: Annotated[str, typer.Argument(metavar="ASSET", help="The asset to edit.")],
+    environment: Annotated[
+        Environment | None, typer.Option("--environment", "-e", help="prod, staging or dev.")
+    ] = None,
+    criticality: Annotated[
+        int | None,
+        typer.Option("--criticality", "-c", min=1, max=5, help="Business criticality 1-5."),
+    ] = None,
+    exposed: Annotated[
+        bool | None,
+        typer.Option("--exposed/--not-exposed", help="Reachable from the internet or not."),
+    ] = None,
+    data_sensitivity: Annotated[
+        int | None,
+        typer.Option("--data-sensitivity", "-d", min=1, max=5, help="Data sensitivity 1-5."),
+    ] = None,
+    service: Annotated[str | None, typer.Option("--service", help="Service membership.")] = None,
+    owner: Annotated[str | None, typer.Option("--owner", help="Owning team or person.")] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", help="Add a tag / compensating control, e.g. waf (repeatable)."),
+    ] = None,
+    untag: Annotated[
+        list[str] | None, typer.Option("--untag", help="Remove a tag (repeatable).")
+    ] = None,
+    window: Annotated[str | None, typer.Option("--window", help="Maintenance window name.")] = None,
+) -> None:
+    """Edit an asset's context. A later `scan --fleet` sets it from the fleet file again.
+
+    Example:
+
+      patchwarden assets set web-01 --criticality 5 --exposed --tag waf
+    """
+    with _store() as store:
+        current = store.get_asset(asset_id)
+        if current is None:
+            raise _fail(f"no asset {asset_id!r} (see `patchwarden assets`)", Exit.USAGE)
+        tags = [x for x in current.tags if x not in set(untag or ())]
+        tags += [x for x in tag or () if x not in tags]
+        changes: dict[str, Any] = {"tags": tuple(tags)}
+        for key, value in (
+            ("environment", environment),
+            ("criticality", criticality),
+            ("internet_exposed", exposed),
+            ("data_sensitivity", data_sensitivity),
+            ("service", service),
+            ("owner", owner),
+            ("maintenance_window", window),
+        ):
+            if value is not None:
+                changes[key] = value
+        updated = replace(current, **changes)
+        store.update_asset(updated)
+    out.print(
+        f"{escape(updated.id)}: {updated.environment.value}, criticality {updated.criticality}, "
+        f"{'internet-exposed' if updated.internet_exposed else 'not exposed'}, "
+        f"data sensitivity {updated.data_sensitivity}, tags: {', '.join(updated.tags) or '-'}"
+    )
 
 
 def run() -> None:

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from patchwarden.ecosystems import Ecosystem, normalize_name
-from patchwarden.errors import StoreError, UnknownEcosystem
+from patchwarden.errors import NotFound, StoreError, UnknownEcosystem
 from patchwarden.model import (
     Advisory,
     Asset,
@@ -616,6 +616,27 @@ class Store:
             tags=tuple(row.tags),
             maintenance_window=row.maintenance_window,
         )
+
+    def update_asset(self, asset: Asset) -> None:
+        """Replace an existing asset's context (environment, criticality, exposure, ...)."""
+        with self.transaction() as conn:
+            done = conn.execute(
+                t.assets.update()
+                .where(t.assets.c.id == asset.id)
+                .values(
+                    kind=asset.kind.value,
+                    environment=asset.environment.value,
+                    criticality=asset.criticality,
+                    internet_exposed=asset.internet_exposed,
+                    data_sensitivity=asset.data_sensitivity,
+                    service=asset.service,
+                    owner=asset.owner,
+                    tags=list(asset.tags),
+                    maintenance_window=asset.maintenance_window,
+                )
+            )
+            if done.rowcount != 1:
+                raise NotFound(f"no asset {asset.id!r}")
 
     # ------------------------------------------------------------------ findings
 
