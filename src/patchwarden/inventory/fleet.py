@@ -39,7 +39,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -53,6 +52,7 @@ from pydantic import (
 from patchwarden.ecosystems import Ecosystem
 from patchwarden.errors import FleetFileError, Problem, UnknownEcosystem
 from patchwarden.model import Asset, AssetId, AssetKind, Environment
+from patchwarden.yamlfile import duplicate_keys, load_yaml, node_at, node_line, reason
 
 _Score = Annotated[StrictInt, Field(ge=1, le=5)]
 _Text = Annotated[StrictStr, Field(min_length=1)]
@@ -153,76 +153,6 @@ class Fleet:
     """Its assets, in file order."""
 
 
-# --------------------------------------------------------------------------- YAML nodes
-
-
-def _node_at(node: yaml.Node, loc: tuple[int | str, ...]) -> yaml.Node:
-    """The deepest node along ``loc`` (mapping keys resolve to the KEY node's position)."""
-    for idx, part in enumerate(loc):
-        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
-            pair = next(((k, v) for k, v in node.value if k.value == part), None)
-            if pair is None:
-                return node
-            key: yaml.Node = pair[0]
-            value: yaml.Node = pair[1]
-            if idx == len(loc) - 1:
-                return key
-            node = value
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if not 0 <= part < len(node.value):
-                return node
-            node = node.value[part]
-        else:
-            return node
-    return node
-
-
-def _line(node: yaml.Node) -> int:
-    return int(node.start_mark.line) + 1
-
-
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
-
-
-def _duplicate_keys(node: yaml.Node, source: str, problems: list[Problem]) -> None:
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key, value in node.value:
-            name = str(key.value)
-            if name in seen:
-                problems.append(
-                    Problem(
-                        source=source,
-                        line=_line(key),
-                        field=name,
-                        reason=f"duplicate key {name!r} (first at line {seen[name]})",
-                    )
-                )
-            else:
-                seen[name] = _line(key)
-            _duplicate_keys(value, source, problems)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _duplicate_keys(item, source, problems)
-
-
-def _reason(error: Any) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return "unknown field"
-    if kind == "missing":
-        return "required field is missing"
-    msg = str(error["msg"])
-    msg = msg[:1].lower() + msg[1:]
-    if "input" in error and kind not in {"model_type"}:
-        msg += f", got {error['input']!r}"
-    return msg
-
-
 # --------------------------------------------------------------------------- loading
 
 
@@ -231,45 +161,16 @@ def load_fleet(path: Path) -> Fleet:
 
     Raises :class:`~patchwarden.errors.FleetFileError` listing every problem found.
     """
-    source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FleetFileError([Problem(source=source, reason=f"cannot read: {exc}")]) from exc
-    try:
-        root_node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise FleetFileError(
-            [Problem(source=source, line=line, reason=f"invalid yaml: {problem}")]
-        ) from exc
+    doc = load_yaml(path, error=FleetFileError)
+    source, root_node, data = doc.source, doc.root, doc.data
     if root_node is None or not isinstance(data, dict):
-        line = _line(root_node) if root_node is not None else None
         raise FleetFileError(
-            [
-                Problem(
-                    source=source,
-                    line=line,
-                    reason="the fleet file must be a mapping with an 'assets' list",
-                )
-            ]
+            [doc.problem((), "the fleet file must be a mapping with an 'assets' list")]
         )
-    problems: list[Problem] = []
-    _duplicate_keys(root_node, source, problems)
+    problems: list[Problem] = duplicate_keys(root_node, source)
 
     def report(loc: tuple[int | str, ...], reason: str, record: str | None = None) -> None:
-        problems.append(
-            Problem(
-                source=source,
-                record=record,
-                field=_field_path(loc) or None,
-                line=_line(_node_at(root_node, loc)),
-                reason=reason,
-            )
-        )
+        problems.append(doc.problem(loc, reason, record))
 
     for key in data:
         if key not in {"defaults", "assets"}:
@@ -286,7 +187,7 @@ def load_fleet(path: Path) -> Fleet:
                 defaults = raw_defaults
             except ValidationError as exc:
                 for err in exc.errors():
-                    report(("defaults", *err["loc"]), _reason(err))
+                    report(("defaults", *err["loc"]), reason(err))
 
     raw_assets = data.get("assets")
     if not isinstance(raw_assets, list):
@@ -301,7 +202,7 @@ def load_fleet(path: Path) -> Fleet:
     fleet_assets: list[FleetAsset] = []
     for i, raw in enumerate(raw_assets):
         loc: tuple[int | str, ...] = ("assets", i)
-        asset_line = _line(_node_at(root_node, loc))
+        asset_line = node_line(node_at(root_node, loc))
         if not isinstance(raw, dict):
             report(loc, "each asset must be a mapping with at least 'name' and 'inventory'")
             continue
@@ -319,7 +220,7 @@ def load_fleet(path: Path) -> Fleet:
             spec = _AssetSpec.model_validate({**defaults, **raw})
         except ValidationError as exc:
             for err in exc.errors():
-                report((*loc, *err["loc"]), _reason(err), record)
+                report((*loc, *err["loc"]), reason(err), record)
             # Still check the inventory paths when that part is well-formed on its own.
             try:
                 inventory = _InventorySpec.model_validate(raw.get("inventory"))
