@@ -17,6 +17,8 @@ Every error a caller can act on is a subclass of :class:`PatchwardenError`. Only
     │   │                                  is malformed; names the file and the record/field
     │   └── FleetFileError                 the fleet file is invalid; lists every problem found
     │                                      with file, line and field
+    ├── PolicyError                        the policy file is invalid; lists every problem found
+    │                                      with file, line and field
     └── StoreError                         the database cannot be opened, migrated or written
         └── NotFound                       an id the caller named does not exist
 
@@ -103,6 +105,15 @@ class FleetFileError(InventoryError):
         self.problems = tuple(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"invalid fleet file ({len(self.problems)} problem(s)):\n{lines}")
+
+
+class PolicyError(PatchwardenError):
+    """The policy file is invalid. Carries every problem found, not just the first."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"invalid policy file ({len(self.problems)} problem(s)):\n{lines}")
 
 
 class StoreError(PatchwardenError):
