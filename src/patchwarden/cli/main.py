@@ -76,12 +76,17 @@ app = typer.Typer(
         "  patchwarden findings --severity high --fail-on critical"
     ),
     no_args_is_help=True,
+    add_completion=False,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 feeds_app = typer.Typer(
-    help="Vulnerability intelligence: advisories (OSV, Debian, Alpine), CISA KEV, FIRST EPSS.",
+    help=(
+        "Vulnerability intelligence: advisories (OSV, Debian, Alpine), CISA KEV, FIRST EPSS."
+        "\n\nExample:\n\n  patchwarden feeds import ./osv ./DSA/list ./kev.json ./epss.csv.gz"
+        "\n\n  patchwarden feeds list"
+    ),
     no_args_is_help=True,
 )
 app.add_typer(feeds_app, name="feeds")
