@@ -40,12 +40,15 @@ def test_impacts_vector_and_automatable(case: dict[str, Any]) -> None:
         _CIA[m["I"]],
         _CIA[m["A"]],
     )
-    assert info.attack_vector == {
-        "N": AttackVector.NETWORK,
-        "A": AttackVector.ADJACENT,
-        "L": AttackVector.LOCAL,
-        "P": AttackVector.PHYSICAL,
-    }[m["AV"]]
+    assert (
+        info.attack_vector
+        == {
+            "N": AttackVector.NETWORK,
+            "A": AttackVector.ADJACENT,
+            "L": AttackVector.LOCAL,
+            "P": AttackVector.PHYSICAL,
+        }[m["AV"]]
+    )
     expected = m["AV"] == "N" and m["AC"] == "L" and m["PR"] == "N" and m["UI"] == "N"
     assert info.automatable is expected
     assert info.vector == case["vector"]
