@@ -152,7 +152,12 @@ def validation_problems(
     exc: ValidationError, doc: YamlDocument, prefix: Loc = (), record: str | None = None
 ) -> list[Problem]:
     """One problem per pydantic error, located under ``prefix`` in ``doc``."""
-    return [doc.problem((*prefix, *err["loc"]), reason(err), record) for err in exc.errors()]
+    problems = []
+    for err in exc.errors():
+        # pydantic marks an invalid mapping key as loc (..., key, "[key]"); the key is the place.
+        loc = tuple(part for part in err["loc"] if part != "[key]")
+        problems.append(doc.problem((*prefix, *loc), reason(err), record))
+    return problems
 
 
 def load_yaml(path: Path, *, error: ErrorFactory) -> YamlDocument:
