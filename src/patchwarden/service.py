@@ -9,6 +9,7 @@ through an injected :class:`Observer` so that it never imports a UI library.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,12 +19,19 @@ from typing import Protocol
 from sqlalchemy.engine import Connection
 
 from patchwarden.ecosystems import Ecosystem, normalize_name
-from patchwarden.errors import InvalidVersion, PatchwardenError, Problem, UnknownEcosystem
+from patchwarden.errors import (
+    InvalidVersion,
+    PatchwardenError,
+    Problem,
+    StoreError,
+    UnknownEcosystem,
+)
 from patchwarden.intel import READERS, detect
 from patchwarden.intel.interface import FeedInfo, FeedReader
 from patchwarden.match import AdvisoryIndex, Skip, match
 from patchwarden.model import (
     Advisory,
+    Asset,
     EpssScore,
     FixState,
     InstalledPackage,
@@ -34,9 +42,11 @@ from patchwarden.model import (
     VulnId,
 )
 from patchwarden.store import AdvisoryCounts, FindingDraft, Store, SyncCounts
+from patchwarden.store.bulk import InventoryRow, inventory_digest, inventory_rows
 from patchwarden.versions import scheme_for
 
 _BATCH = 2_000
+_SCAN_BATCH = 500
 
 
 class Observer(Protocol):
@@ -274,6 +284,9 @@ class AssetScan:
     findings: SyncCounts = field(default_factory=SyncCounts)
     unsupported: int = 0
     """Packages of ecosystems patchwarden has no version ordering for (not matched)."""
+    matched: bool = True
+    """False when an incremental scan skipped the asset: same inventory digest and same
+    advisory set as when it was last matched, so its findings cannot have changed."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -286,81 +299,263 @@ class ScanReport:
     skipped: list[Skip] = field(default_factory=list)
     """Versions that could not be compared (recorded, never silently dropped)."""
     distinct_keys: int = 0
-    """Distinct (ecosystem, name, version) triples matched (each once for the whole fleet)."""
+    """Distinct (ecosystem, name, version) triples matched (each once for the whole fleet;
+    keys only found on assets an incremental scan skipped are not counted)."""
     advisories_considered: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreparedInventory:
+    """An inventory reduced to what a scan stores and matches (see :func:`prepare_inventory`).
+
+    It is small and picklable, so a collector can prepare inventories in worker processes
+    and stream them to :func:`scan`.
+    """
+
+    asset: Asset
+    """The asset and its context."""
+    distro: str | None
+    """The distro release (``Debian:11``), as in :class:`Inventory`."""
+    source: str
+    """Where the inventory came from."""
+    digest: str
+    """:func:`patchwarden.store.bulk.inventory_digest` of the rows and distro."""
+    rows: tuple[InventoryRow, ...] | None
+    """Distinct packages (:func:`patchwarden.store.bulk.inventory_rows`); None when the
+    collector knows that the inventory is the one already stored under :attr:`digest` (it
+    saw the same input again), which spares re-reading it."""
+    packages: int
+    """Installed packages before deduplication."""
+    unsupported: int
+    """Packages of ecosystems without a version ordering."""
+
+
+@functools.lru_cache(maxsize=1024)
+def _ecosystem(text: str) -> Ecosystem | None:
+    try:
+        return Ecosystem.parse(text)
+    except UnknownEcosystem:
+        return None
+
+
+def prepare_inventory(inventory: Inventory) -> PreparedInventory:
+    """Reduce an inventory to its sorted distinct rows and digest.
+
+    >>> from patchwarden.model import Asset, AssetId
+    >>> inv = Inventory(asset=Asset(id=AssetId("h")), packages=(
+    ...     InstalledPackage(ecosystem="PyPI", name="jinja2", version="2.10"),
+    ...     InstalledPackage(ecosystem="Nowhere", name="x", version="1")))
+    >>> p = prepare_inventory(inv)
+    >>> (p.packages, p.unsupported, p.rows[1][0])
+    (2, 1, 'PyPI\\tjinja2\\t2.10\\t\\t')
+    """
+    rows = inventory_rows(inventory.packages)
+    return PreparedInventory(
+        asset=inventory.asset,
+        distro=inventory.distro,
+        source=inventory.source,
+        digest=inventory_digest([r[0] for r in rows], inventory.distro),
+        rows=tuple(rows),
+        packages=len(inventory.packages),
+        unsupported=sum(1 for p in inventory.packages if _ecosystem(p.ecosystem) is None),
+    )
+
+
+def _line_key(line: str) -> PackageKey | None:
+    ecosystem, name, version, source_name, source_version = line.split("\t")
+    return package_key(
+        InstalledPackage(
+            ecosystem=ecosystem,
+            name=name,
+            version=version,
+            source_name=source_name or None,
+            source_version=source_version or None,
+        )
+    )
+
+
+@dataclass(slots=True)
+class _ScanState:
+    """What one scan learns once and reuses for every batch of assets."""
+
+    advisory_digest: str
+    line_keys: dict[str, PackageKey | None] = field(default_factory=dict)
+    matches: dict[PackageKey, tuple[Match, ...]] = field(default_factory=dict)
+    hits: dict[str, tuple[PackageKey, str]] = field(default_factory=dict)
+    """Lines whose key has matches -> (key, binary package name)."""
+    index_of: dict[tuple[str, str], AdvisoryIndex] = field(default_factory=dict)
+    advisory_ids: set[str] = field(default_factory=set)
+    canon: dict[str, VulnId] = field(default_factory=dict)
+    package_ids: dict[str, int] = field(default_factory=dict)
+    skips: set[Skip] = field(default_factory=set)
 
 
 def scan(
     store: Store,
-    inventories: Iterable[Inventory],
+    inventories: Iterable[Inventory | PreparedInventory],
     *,
     observer: Observer | None = None,
     now: dt.datetime | None = None,
+    batch_size: int = _SCAN_BATCH,
 ) -> ScanReport:
     """Match every inventory against the stored advisories and update findings.
 
-    Identical (ecosystem, package, version) keys across assets are matched once.
+    Inventories are streamed: ``batch_size`` assets at a time are stored, matched and
+    synced in one transaction (a failure leaves no half-written asset). Identical
+    (ecosystem, package, version) keys across assets are matched once per scan. An asset
+    whose inventory digest and advisory set are both unchanged since it was last matched is
+    not matched again (incremental scan): its open findings are marked seen.
     """
     obs = observer or NullObserver()
     now = now or _now()
     report = ScanReport()
-    invs = list(inventories)
-    keyed: list[tuple[Inventory, dict[PackageKey, list[InstalledPackage]], int]] = []
-    for inv in invs:
-        by_key: dict[PackageKey, list[InstalledPackage]] = defaultdict(list)
-        unsupported = 0
-        for pkg in inv.packages:
-            key = package_key(pkg)
-            if key is None:
-                unsupported += 1
-            else:
-                by_key[key].append(pkg)
-        keyed.append((inv, by_key, unsupported))
-    keys = {k for _, by_key, _ in keyed for k in by_key}
-    report.distinct_keys = len(keys)
-    names = {(Ecosystem.parse(k.ecosystem).base.value, k.name) for k in keys}
-    obs.stage("loading advisories")
     with store.transaction() as conn:
-        advisories = store.advisories_for(conn, names)
-    report.advisories_considered = len(advisories)
-    obs.stage("matching", total=len(keys))
-    index = AdvisoryIndex.build(advisories)
-    result = match(sorted(keys, key=lambda k: (k.ecosystem, k.name, k.version)), index)
-    obs.advance(len(keys))
-    report.skipped = list(result.skipped)
-    with store.transaction() as conn:
-        canon = store.canonical_ids(
-            conn, (v for ms in result.matches.values() for m in ms for v in m.vulnerability_ids)
-        )
-    obs.stage("recording findings", total=len(keyed))
-    for inv, by_key, unsupported in keyed:
-        drafts = _drafts(by_key, result.matches, canon)
-        with store.transaction() as conn:
-            changed = store.save_inventory(conn, inv, now)
-            counts = store.sync_findings(conn, inv.asset.id, drafts, now)
-        report.assets.append(
-            AssetScan(
-                asset=inv.asset.id,
-                packages=len(inv.packages),
-                changed=changed,
-                findings=counts,
-                unsupported=unsupported,
-            )
-        )
-        obs.advance()
+        state = _ScanState(advisory_digest=store._advisory_digest(conn))
+    obs.stage("scanning")
+    batch: list[PreparedInventory] = []
+    ids: set[str] = set()
+    for inv in inventories:
+        prepared = inv if isinstance(inv, PreparedInventory) else prepare_inventory(inv)
+        if prepared.asset.id in ids or len(batch) >= batch_size:
+            _scan_batch(store, batch, state, report, now)
+            obs.advance(len(batch))
+            batch, ids = [], set()
+        batch.append(prepared)
+        ids.add(prepared.asset.id)
+    if batch:
+        _scan_batch(store, batch, state, report, now)
+        obs.advance(len(batch))
+    report.distinct_keys = len(state.matches)
+    report.advisories_considered = len(state.advisory_ids)
+    report.skipped = sorted(state.skips, key=Skip.sort_key)
     return report
+
+
+def _scan_batch(
+    store: Store,
+    batch: Sequence[PreparedInventory],
+    state: _ScanState,
+    report: ScanReport,
+    now: dt.datetime,
+) -> None:
+    with store.transaction() as conn:
+        stored = store._stored_digests(conn, [p.asset.id for p in batch])
+        rows_of: dict[str, Sequence[InventoryRow]] = {}
+        for p in batch:
+            old = stored.get(p.asset.id)
+            if old == (p.digest, state.advisory_digest):
+                continue
+            if p.rows is not None:
+                rows_of[p.asset.id] = p.rows
+            elif old is not None and old[0] == p.digest:
+                rows_of[p.asset.id] = store._stored_rows(conn, p.asset.id)
+            else:
+                raise StoreError(
+                    f"asset {p.asset.id!r}: inventory digest {p.digest} is not the stored "
+                    "one; the full inventory is needed"
+                )
+        _match_new_keys(store, conn, rows_of.values(), state)
+        results: dict[str, AssetScan] = {}
+        unchanged: list[str] = []
+        for p in batch:
+            rows = rows_of.get(p.asset.id)
+            changed = store._write_inventory(
+                conn,
+                asset=p.asset,
+                distro=p.distro,
+                source=p.source,
+                digest=p.digest,
+                rows=rows if rows is not None else p.rows,
+                stored=stored.get(p.asset.id),
+                ids=state.package_ids,
+                advisory_digest=state.advisory_digest,
+                now=now,
+            )
+            scanned = AssetScan(
+                asset=p.asset.id,
+                packages=p.packages,
+                changed=changed,
+                unsupported=p.unsupported,
+                matched=rows is not None,
+            )
+            results[p.asset.id] = scanned
+            if rows is None:
+                unchanged.append(p.asset.id)
+                continue
+            by_key: dict[PackageKey, list[str]] = defaultdict(list)
+            hits = state.hits
+            for line, _, _ in rows:
+                hit = hits.get(line)
+                if hit is not None:
+                    by_key[hit[0]].append(hit[1])
+            drafts = _drafts(by_key, state.matches, state.canon)
+            scanned.findings = store.sync_findings(conn, p.asset.id, drafts, now)
+        if unchanged:
+            open_counts = store._touch_unchanged(conn, unchanged, now)
+            for asset_id in unchanged:
+                results[asset_id].findings = SyncCounts(still_open=open_counts.get(asset_id, 0))
+    report.assets.extend(results[p.asset.id] for p in batch)
+
+
+def _match_new_keys(
+    store: Store,
+    conn: Connection,
+    row_sets: Iterable[Sequence[InventoryRow]],
+    state: _ScanState,
+) -> None:
+    """Match the keys not seen earlier in this scan; load advisories for new names only."""
+    new_keys: set[PackageKey] = set()
+    line_keys = state.line_keys
+    for rows in row_sets:
+        for line, _, _ in rows:
+            if line not in line_keys:
+                key = line_keys[line] = _line_key(line)
+                if key is not None and key not in state.matches:
+                    new_keys.add(key)
+    if not new_keys:
+        return
+    names: dict[PackageKey, tuple[str, str]] = {}
+    for key in new_keys:
+        eco = _ecosystem(key.ecosystem)
+        assert eco is not None  # package_key returns None for unknown ecosystems
+        names[key] = (eco.base.value, key.name)
+    fresh = set(names.values()) - state.index_of.keys()
+    if fresh:
+        advisories = store.advisories_for(conn, fresh)
+        state.advisory_ids.update(a.id for a in advisories)
+        index = AdvisoryIndex.build(advisories)
+        for name in fresh:
+            state.index_of[name] = index
+    groups: dict[int, tuple[AdvisoryIndex, list[PackageKey]]] = {}
+    for key in new_keys:
+        index = state.index_of[names[key]]
+        groups.setdefault(id(index), (index, []))[1].append(key)
+    for index, keys in groups.values():
+        result = match(sorted(keys, key=lambda k: (k.ecosystem, k.name, k.version)), index)
+        state.skips.update(result.skipped)
+        for key in keys:
+            state.matches[key] = result.matches.get(key, ())
+    vids = {
+        v for key in new_keys for m in state.matches[key] for v in m.vulnerability_ids
+    } - state.canon.keys()
+    if vids:
+        state.canon.update(store.canonical_ids(conn, vids))
+    for line, key in line_keys.items():
+        if key in new_keys and state.matches[key] and line not in state.hits:
+            state.hits[line] = (key, line.split("\t", 2)[1])
 
 
 _STATE_PRIORITY = (FixState.NO_FIX, FixState.UNDER_INVESTIGATION, FixState.WILL_NOT_FIX)
 
 
 def _drafts(
-    by_key: dict[PackageKey, list[InstalledPackage]],
+    by_key: dict[PackageKey, list[str]],
     matches: dict[PackageKey, tuple[Match, ...]],
     canon: dict[str, VulnId],
 ) -> list[FindingDraft]:
     """One draft per (package, vulnerability) of one asset.
 
+    ``by_key`` maps each key of the asset to the names of the binary packages that have it.
     Several advisories for one vulnerability (a PYSEC and a GHSA record) are merged: the
     finding counts as fixed only when every one of them names a fixed version, and its fixed
     version is the highest of those (the version that satisfies every source). When one asset
@@ -392,7 +587,7 @@ def _drafts(
         else:
             state = next((s for s in _STATE_PRIORITY if s in states), FixState.NO_FIX)
             fixed = None
-        binaries = sorted({p.name for k in keys for p in by_key[k]})
+        binaries = sorted({name for k in keys for name in by_key[k]})
         drafts.append(
             FindingDraft(
                 ecosystem=ecosystem,

@@ -45,6 +45,8 @@ from patchwarden.model import (
 )
 from patchwarden.severity import best
 from patchwarden.store import schema as t
+from patchwarden.store.bulk import InventoryRow, inventory_digest, inventory_rows
+from patchwarden.store.bulk import insert_many as _insert_many
 from patchwarden.store.codec import decode_advisory, encode_advisory
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -475,6 +477,25 @@ class Store:
                 out.append(decode_advisory(row.record))
         return out
 
+    def _advisory_digest(self, conn: Connection) -> str:
+        """A digest of the stored advisory set (ids and ``modified``) and its alias groups.
+
+        An asset matched against the same digest and with the same inventory has the same
+        findings, so an incremental scan skips it.
+        """
+        h = hashlib.sha256()
+        for row in conn.execute(
+            sa.select(t.advisories.c.id, t.advisories.c.modified).order_by(t.advisories.c.id)
+        ):
+            h.update(f"{row.id}\t{row.modified.isoformat()}\n".encode())
+        for row in conn.execute(
+            sa.select(t.vulnerability_ids.c.id, t.vulnerability_ids.c.vulnerability).order_by(
+                t.vulnerability_ids.c.id
+            )
+        ):
+            h.update(f"{row.id}\t{row.vulnerability}\n".encode())
+        return h.hexdigest()
+
     def get_advisory(self, advisory_id: str) -> Advisory | None:
         """One stored advisory by id."""
         with self.engine.connect() as conn:
@@ -487,22 +508,69 @@ class Store:
 
     def save_inventory(self, conn: Connection, inventory: Inventory, now: dt.datetime) -> bool:
         """Store an asset and its packages; False when nothing changed since the last scan."""
-        asset = inventory.asset
-        rows = sorted(
-            {
-                (
-                    p.ecosystem,
-                    p.name,
-                    p.version,
-                    p.source_name or "",
-                    p.source_version or "",
-                ): p
-                for p in inventory.packages
-            }.items()
+        rows = inventory_rows(inventory.packages)
+        stored = self._stored_digests(conn, [inventory.asset.id]).get(inventory.asset.id)
+        return self._write_inventory(
+            conn,
+            asset=inventory.asset,
+            distro=inventory.distro,
+            source=inventory.source,
+            digest=inventory_digest([r[0] for r in rows], inventory.distro),
+            rows=rows,
+            stored=stored,
+            ids={},
+            advisory_digest=None,
+            now=now,
         )
-        digest = hashlib.sha256(
-            "\n".join("\t".join(key) for key, _ in rows).encode() + f"\n{inventory.distro}".encode()
-        ).hexdigest()
+
+    def _stored_digests(
+        self, conn: Connection, asset_ids: Sequence[str]
+    ) -> dict[str, tuple[str | None, str | None]]:
+        """(inventory digest, advisory digest) of the stored assets among ``asset_ids``."""
+        a = t.assets.c
+        out: dict[str, tuple[str | None, str | None]] = {}
+        for chunk in _chunks(list(asset_ids)):
+            for row in conn.execute(
+                sa.select(a.id, a.inventory_digest, a.advisory_digest).where(a.id.in_(chunk))
+            ):
+                out[row.id] = (row.inventory_digest, row.advisory_digest)
+        return out
+
+    def _stored_rows(self, conn: Connection, asset_id: str) -> list[InventoryRow]:
+        """The stored packages of one asset as :func:`inventory_rows` gives them."""
+        p, ap = t.packages.c, t.asset_packages.c
+        query = (
+            sa.select(
+                p.ecosystem, p.name, p.version, p.source_name, p.source_version, ap.location, p.purl
+            )
+            .join(t.asset_packages, ap.package_id == p.id)
+            .where(ap.asset_id == asset_id)
+        )
+        return sorted(
+            ("\t".join((r[0], r[1], r[2], r[3], r[4])), r.location, r.purl)
+            for r in conn.execute(query)
+        )
+
+    def _write_inventory(
+        self,
+        conn: Connection,
+        *,
+        asset: Asset,
+        distro: str | None,
+        source: str,
+        digest: str,
+        rows: Sequence[InventoryRow] | None,
+        stored: tuple[str | None, str | None] | None,
+        ids: dict[str, int],
+        advisory_digest: str | None,
+        now: dt.datetime,
+    ) -> bool:
+        """Upsert the asset row and, when its digest changed, replace its installed rows.
+
+        ``stored`` is what :meth:`_stored_digests` returned for the asset (None: new asset);
+        ``rows`` may be None only when ``digest`` equals the stored digest; ``ids`` caches
+        package ids across calls. Returns True when the inventory changed.
+        """
         values = {
             "kind": asset.kind.value,
             "environment": asset.environment.value,
@@ -513,60 +581,68 @@ class Store:
             "owner": asset.owner,
             "tags": list(asset.tags),
             "maintenance_window": asset.maintenance_window,
-            "distro": inventory.distro,
-            "inventory_source": inventory.source,
+            "distro": distro,
+            "inventory_source": source,
             "inventory_digest": digest,
-            "package_count": len(rows),
             "last_scanned": now,
+            "advisory_digest": advisory_digest,
         }
-        old = conn.execute(
-            sa.select(t.assets.c.inventory_digest).where(t.assets.c.id == asset.id)
-        ).first()
-        if old is None:
+        unchanged = stored is not None and stored[0] == digest
+        if rows is not None:
+            values["package_count"] = len(rows)
+        if stored is None:
             conn.execute(t.assets.insert().values(id=asset.id, **values))
         else:
             conn.execute(t.assets.update().where(t.assets.c.id == asset.id).values(**values))
-            if old.inventory_digest == digest:
-                return False
+        if unchanged:
+            return False
+        if rows is None:
+            raise StoreError(
+                f"asset {asset.id!r}: inventory digest {digest} is not the stored one; "
+                "the full inventory is needed"
+            )
+        if stored is not None:
             conn.execute(t.asset_packages.delete().where(t.asset_packages.c.asset_id == asset.id))
-        ids = self._package_ids(conn, rows)
+        package_ids = self._package_ids(conn, rows, ids)
         if rows:
-            conn.execute(
-                t.asset_packages.insert(),
-                [
-                    {"asset_id": asset.id, "package_id": ids[key], "location": pkg.location}
-                    for key, pkg in rows
-                ],
+            _insert_many(
+                conn,
+                "asset_packages",
+                ("asset_id", "package_id", "location"),
+                [(asset.id, pid, row[1]) for pid, row in zip(package_ids, rows, strict=True)],
             )
         return True
 
     def _package_ids(
-        self, conn: Connection, rows: Sequence[tuple[tuple[str, ...], Any]]
-    ) -> dict[tuple[str, ...], int]:
-        """Ids of the distinct packages in ``rows``, inserting the ones not stored yet."""
-        ids = self._select_package_ids(conn, {key[1] for key, _ in rows})
-        missing = [(key, pkg) for key, pkg in rows if key not in ids]
+        self, conn: Connection, rows: Sequence[InventoryRow], cache: dict[str, int]
+    ) -> list[int]:
+        """Ids of the packages of ``rows`` (in order), inserting the ones not stored yet."""
+        missing = {row[0]: row[2] for row in rows if row[0] not in cache}
         if missing:
-            conn.execute(
-                t.packages.insert(),
-                [
-                    {
-                        "ecosystem": k[0],
-                        "name": k[1],
-                        "version": k[2],
-                        "source_name": k[3],
-                        "source_version": k[4],
-                        "purl": pkg.purl,
-                    }
-                    for k, pkg in missing
-                ],
-            )
-            ids.update(self._select_package_ids(conn, {key[1] for key, _ in missing}))
-        return ids
+            cache.update(self._select_package_ids(conn, {k.split("\t")[1] for k in missing}))
+            new = [(line, purl) for line, purl in missing.items() if line not in cache]
+            if new:
+                conn.execute(
+                    t.packages.insert(),
+                    [
+                        dict(
+                            zip(
+                                ("ecosystem", "name", "version", "source_name", "source_version"),
+                                line.split("\t"),
+                                strict=True,
+                            ),
+                            purl=purl,
+                        )
+                        for line, purl in new
+                    ],
+                )
+                cache.update(self._select_package_ids(conn, {k.split("\t")[1] for k, _ in new}))
+        return [cache[row[0]] for row in rows]
 
-    def _select_package_ids(self, conn: Connection, names: set[str]) -> dict[tuple[str, ...], int]:
+    def _select_package_ids(self, conn: Connection, names: set[str]) -> dict[str, int]:
+        """Stored package ids by their :func:`inventory_rows` line, for packages named ``names``."""
         cols = t.packages.c
-        ids: dict[tuple[str, ...], int] = {}
+        ids: dict[str, int] = {}
         for chunk in _chunks(sorted(names)):
             for row in conn.execute(
                 sa.select(
@@ -578,8 +654,10 @@ class Store:
                     cols.source_version,
                 ).where(cols.name.in_(chunk))
             ):
-                key = (row.ecosystem, row.name, row.version, row.source_name, row.source_version)
-                ids[key] = row.id
+                line = "\t".join(
+                    (row.ecosystem, row.name, row.version, row.source_name, row.source_version)
+                )
+                ids[line] = row.id
         return ids
 
     def assets(self) -> list[dict[str, Any]]:
@@ -600,22 +678,7 @@ class Store:
 
     def get_asset(self, asset_id: str) -> Asset | None:
         """One asset's context."""
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(t.assets).where(t.assets.c.id == asset_id)).first()
-        if row is None:
-            return None
-        return Asset(
-            id=AssetId(row.id),
-            kind=AssetKind(row.kind),
-            environment=Environment(row.environment),
-            criticality=row.criticality,
-            internet_exposed=row.internet_exposed,
-            data_sensitivity=row.data_sensitivity,
-            service=row.service,
-            owner=row.owner,
-            tags=tuple(row.tags),
-            maintenance_window=row.maintenance_window,
-        )
+        return self.assets_by_id([asset_id]).get(asset_id)
 
     def update_asset(self, asset: Asset) -> None:
         """Replace an existing asset's context (environment, criticality, exposure, ...)."""
@@ -663,6 +726,7 @@ class Store:
         seen: set[int] = set()
         new = still = reopened = 0
         inserts = []
+        updates = []
         for d in drafts:
             vulnerability = canon[d.vulnerability]
             row = by_key.get((d.ecosystem, d.package, vulnerability))
@@ -693,13 +757,44 @@ class Store:
                 still += 1
             else:
                 reopened += 1
-            conn.execute(t.findings.update().where(f.id == row.id).values(**values))
+            updates.append({"row_id": row.id, **values})
+        if updates:  # one executemany instead of one statement per finding
+            conn.execute(
+                t.findings.update()
+                .where(f.id == sa.bindparam("row_id"))
+                .values({k: sa.bindparam(k) for k in updates[0] if k != "row_id"}),
+                updates,
+            )
         if inserts:
             conn.execute(t.findings.insert(), inserts)
         gone = [r.id for r in stored if r.resolved_at is None and r.id not in seen]
         for chunk in _chunks(gone):
             conn.execute(t.findings.update().where(f.id.in_(chunk)).values(resolved_at=now))
         return SyncCounts(new=new, still_open=still, reopened=reopened, resolved=len(gone))
+
+    def _touch_unchanged(
+        self, conn: Connection, asset_ids: Sequence[str], now: dt.datetime
+    ) -> dict[str, int]:
+        """Mark the open findings of assets skipped by an incremental scan as seen ``now``.
+
+        Returns the open finding count per asset (what :meth:`sync_findings` would have
+        reported as ``still_open``).
+        """
+        f = t.findings.c
+        counts: dict[str, int] = {}
+        for chunk in _chunks(list(asset_ids)):
+            conn.execute(
+                t.findings.update()
+                .where(f.asset_id.in_(chunk), f.resolved_at.is_(None))
+                .values(last_seen=now)
+            )
+            for row in conn.execute(
+                sa.select(f.asset_id, sa.func.count())
+                .where(f.asset_id.in_(chunk), f.resolved_at.is_(None))
+                .group_by(f.asset_id)
+            ):
+                counts[row[0]] = int(row[1])
+        return counts
 
     def findings(self, flt: FindingFilter | None = None) -> list[Finding]:
         """Findings with their vulnerability, KEV and EPSS data, most severe first."""
@@ -779,6 +874,56 @@ class Store:
                 x.vulnerability,
             )
         )
+        return out
+
+    # ------------------------------------------------------------------ risk context
+
+    def kev_entries(self, ids: Iterable[str]) -> dict[str, KevEntry]:
+        """KEV entries of those ids that are listed."""
+        out: dict[str, KevEntry] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted(set(ids))):
+                for r in conn.execute(sa.select(t.kev).where(t.kev.c.cve_id.in_(chunk))):
+                    out[r.cve_id] = KevEntry(
+                        cve_id=r.cve_id,
+                        date_added=r.date_added,
+                        due_date=r.due_date,
+                        known_ransomware=r.known_ransomware,
+                        vendor=r.vendor,
+                        product=r.product,
+                        name=r.name,
+                    )
+        return out
+
+    def vulnerability_rows(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Stored vulnerability rows (aliases, summary, severity, CVSS) by canonical id."""
+        out: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted(set(ids))):
+                for r in conn.execute(
+                    sa.select(t.vulnerabilities).where(t.vulnerabilities.c.id.in_(chunk))
+                ):
+                    out[r.id] = dict(r._mapping)
+        return out
+
+    def assets_by_id(self, ids: Iterable[str]) -> dict[str, Asset]:
+        """Asset context by id (only those that exist)."""
+        out: dict[str, Asset] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted(set(ids))):
+                for row in conn.execute(sa.select(t.assets).where(t.assets.c.id.in_(chunk))):
+                    out[row.id] = Asset(
+                        id=AssetId(row.id),
+                        kind=AssetKind(row.kind),
+                        environment=Environment(row.environment),
+                        criticality=row.criticality,
+                        internet_exposed=row.internet_exposed,
+                        data_sensitivity=row.data_sensitivity,
+                        service=row.service,
+                        owner=row.owner,
+                        tags=tuple(row.tags),
+                        maintenance_window=row.maintenance_window,
+                    )
         return out
 
 

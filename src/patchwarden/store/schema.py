@@ -174,6 +174,7 @@ assets = Table(
     Column("distro", String(64)),
     Column("inventory_source", Text, nullable=False, default=""),
     Column("inventory_digest", String(64)),
+    Column("advisory_digest", String(64)),
     Column("package_count", Integer, nullable=False, default=0),
     Column("last_scanned", UtcDateTime()),
 )
