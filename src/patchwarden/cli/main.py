@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,6 +33,7 @@ from patchwarden.errors import (
     FleetFileError,
     InventoryError,
     PatchwardenError,
+    PolicyError,
     StoreError,
 )
 from patchwarden.intel import READERS
@@ -48,6 +49,15 @@ from patchwarden.model import (
     Inventory,
     Severity,
 )
+from patchwarden.policy import Policy, load_policy
+from patchwarden.prioritize import (
+    Action,
+    ScoredFinding,
+    fleet_upgrades,
+    plan_actions,
+    score_findings,
+)
+from patchwarden.risk import Decision
 from patchwarden.service import ImportReport, ScanReport, import_feeds, scan
 from patchwarden.store import FindingFilter, Store, default_url
 
@@ -92,11 +102,19 @@ feeds_app = typer.Typer(
 app.add_typer(feeds_app, name="feeds")
 
 
+class SortOrder(StrEnum):
+    """How `findings` sorts."""
+
+    RISK = "risk"
+    SEVERITY = "severity"
+
+
 class State:
     """Options shared by every command."""
 
     db: str = ""
     quiet: bool = False
+    policy_path: Path | None = None
 
 
 state = State()
@@ -120,6 +138,15 @@ def main(
             show_default=False,
         ),
     ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            envvar="PATCHWARDEN_POLICY",
+            help="Policy file (risk weights, ...); see policy.example.yaml. Default: built-in.",
+            show_default=False,
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bars or notes on stderr.")
     ] = False,
@@ -131,6 +158,7 @@ def main(
     """Global options."""
     state.db = db or default_url()
     state.quiet = quiet
+    state.policy_path = policy
 
 
 def _fail(message: str, code: Exit) -> typer.Exit:
@@ -150,6 +178,15 @@ def _store() -> Iterator[Store]:
         raise _fail(str(exc), Exit.STORE) from exc
     finally:
         store.close()
+
+
+def _policy() -> Policy:
+    if state.policy_path is None:
+        return Policy.default()
+    try:
+        return load_policy(state.policy_path)
+    except PolicyError as exc:
+        raise _fail(str(exc), Exit.USAGE) from exc
 
 
 def _observer() -> RichObserver:
@@ -508,12 +545,21 @@ def findings_cmd(
         ),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", help="Rows in the table (0: all).")] = 50,
+    sort: Annotated[
+        SortOrder,
+        typer.Option(
+            "--sort",
+            help="risk: the risk score (see `explain`); severity: KEV, severity, CVSS, EPSS.",
+        ),
+    ] = SortOrder.RISK,
 ) -> None:
-    """List open findings, most urgent first (KEV, severity, CVSS, EPSS).
+    """List open findings, most urgent first (by risk score unless --sort severity).
 
     Examples:
 
       patchwarden findings --severity high
+
+      patchwarden findings --sort risk --limit 20
 
       patchwarden findings --kev --json > kev-findings.json
 
@@ -535,10 +581,14 @@ def findings_cmd(
                 vulnerability=vuln,
             )
         )
+        scored = score_findings(store, rows, _policy().risk)
+    if sort is SortOrder.SEVERITY:
+        order = {f.id: i for i, f in enumerate(rows)}
+        scored.sort(key=lambda x: order[x.finding.id])
     if as_json:
-        _print_json([finding_json(f) for f in rows])
+        _print_json([scored_json(x) for x in scored])
     else:
-        _findings_table(rows, limit)
+        _findings_table(scored, limit)
     if fail_on is not None:
         hits = [f for f in rows if f.severity.rank >= fail_on.rank and f.resolved_at is None]
         if hits:
@@ -549,17 +599,50 @@ def findings_cmd(
             raise typer.Exit(int(Exit.GATE))
 
 
-def _findings_table(rows: list[Finding], limit: int) -> None:
+def scored_json(s: ScoredFinding) -> dict[str, Any]:
+    """A finding's JSON with its risk score and SSVC decision."""
+    return {
+        **finding_json(s.finding),
+        "risk_score": round(s.risk.score, 4),
+        "ssvc": s.risk.ssvc.value,
+    }
+
+
+_SSVC_STYLE = {
+    Decision.IMMEDIATE: "bold red",
+    Decision.OUT_OF_CYCLE: "red",
+    Decision.SCHEDULED: "yellow",
+    Decision.DEFER: "dim",
+}
+
+
+def _findings_table(rows: list[ScoredFinding], limit: int) -> None:
     table = Table(title=f"{len(rows)} findings")
-    for col in ("asset", "package", "installed", "vulnerability", "severity", "kev", "epss", "fix"):
-        table.add_column(col)
-    for f in rows[: limit or None]:
+    for col in (
+        "id",
+        "asset",
+        "package",
+        "installed",
+        "vulnerability",
+        "risk",
+        "ssvc",
+        "severity",
+        "kev",
+        "epss",
+        "fix",
+    ):
+        table.add_column(col, justify="right" if col in {"id", "risk", "epss"} else "left")
+    for s in rows[: limit or None]:
+        f = s.finding
         fix = f.fixed_version if f.fixed_version else f.fix_state.value.replace("_", " ")
         table.add_row(
+            str(f.id),
             escape(f.asset),
             escape(f.package),
             escape(f.installed_version),
             escape(f.vulnerability),
+            f"{s.risk.score:.2f}",
+            f"[{_SSVC_STYLE[s.risk.ssvc]}]{s.risk.ssvc.value}[/]",
             f"[{_SEVERITY_STYLE[f.severity]}]{f.severity.value}[/]",
             "[bold red]KEV[/]" if f.kev else "",
             "" if f.epss is None else f"{f.epss:.3f}",
@@ -571,6 +654,267 @@ def _findings_table(rows: list[Finding], limit: int) -> None:
 
 
 # --------------------------------------------------------------------------- assets
+
+
+# --------------------------------------------------------------------------- actions
+
+
+def _scored_open(store: Store, assets: tuple[str, ...] = ()) -> list[ScoredFinding]:
+    rows = store.findings(FindingFilter(assets=assets))
+    return score_findings(store, rows, _policy().risk)
+
+
+def action_json(a: Action) -> dict[str, Any]:
+    """The JSON form of an action."""
+    return {
+        "id": a.id,
+        "asset": a.asset,
+        "ecosystem": a.ecosystem,
+        "package": a.package,
+        "binaries": list(a.binaries),
+        "installed_version": a.installed_version,
+        "target_version": a.target_version,
+        "risk_removed": round(a.risk_removed, 4),
+        "ssvc": a.ssvc.value,
+        "kev": a.kev,
+        "closes": [
+            {
+                "finding": s.finding.id,
+                "vulnerability": s.finding.vulnerability,
+                "risk_score": round(s.risk.score, 4),
+            }
+            for s in a.closes
+        ],
+        "remaining": [
+            {
+                "finding": s.finding.id,
+                "vulnerability": s.finding.vulnerability,
+                "fix_state": s.finding.fix_state.value,
+            }
+            for s in a.remaining
+        ],
+    }
+
+
+@app.command("actions")
+def actions_cmd(
+    asset: Annotated[
+        list[str] | None, typer.Option("--asset", "-a", help="Only these assets (repeatable).")
+    ] = None,
+    by_package: Annotated[
+        bool,
+        typer.Option(
+            "--by-package", help="Group the same upgrade across assets (fleet-wide view)."
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+    limit: Annotated[int, typer.Option("--limit", help="Rows in the table (0: all).")] = 30,
+) -> None:
+    """Ranked upgrades: one action per package per asset, by the total risk it removes.
+
+    The target is the smallest version that fixes every fixable finding of the package.
+
+    Examples:
+
+      patchwarden actions --limit 10
+
+      patchwarden actions --by-package      # the same upgrade across the fleet
+
+      patchwarden explain web-01/openssl    # why an action ranks where it does
+    """
+    with _store() as store:
+        actions = plan_actions(_scored_open(store, tuple(asset or ())))
+    if by_package:
+        upgrades = fleet_upgrades(actions)
+        if as_json:
+            _print_json(
+                [
+                    {
+                        "ecosystem": u.ecosystem,
+                        "package": u.package,
+                        "target_version": u.target_version,
+                        "assets": list(u.assets),
+                        "actions": [a.id for a in u.actions],
+                        "vulnerabilities": list(u.vulnerabilities),
+                        "risk_removed": round(u.risk_removed, 4),
+                    }
+                    for u in upgrades
+                ]
+            )
+            return
+        table = Table(title=f"{len(upgrades)} fleet-wide upgrades")
+        for col in ("#", "ecosystem", "package", "target", "assets", "vulns", "risk removed"):
+            table.add_column(col, justify="right" if col in {"#", "assets", "vulns"} else "left")
+        for i, u in enumerate(upgrades[: limit or None], 1):
+            table.add_row(
+                str(i),
+                escape(u.ecosystem),
+                escape(u.package),
+                escape(u.target_version),
+                str(len(u.assets)),
+                str(len(u.vulnerabilities)),
+                f"{u.risk_removed:.2f}",
+            )
+        out.print(table)
+        return
+    if as_json:
+        _print_json([action_json(a) for a in actions])
+        return
+    table = Table(title=f"{len(actions)} actions")
+    for col in ("#", "action", "upgrade", "closes", "kev", "ssvc", "risk removed"):
+        table.add_column(col, justify="right" if col in {"#", "closes", "risk removed"} else "left")
+    for i, a in enumerate(actions[: limit or None], 1):
+        table.add_row(
+            str(i),
+            escape(a.id),
+            escape(f"{a.installed_version} -> {a.target_version}"),
+            str(len(a.closes)) + (f" (+{len(a.remaining)} unfixed)" if a.remaining else ""),
+            "[bold red]KEV[/]" if a.kev else "",
+            f"[{_SSVC_STYLE[a.ssvc]}]{a.ssvc.value}[/]",
+            f"{a.risk_removed:.2f}",
+        )
+    out.print(table)
+    if limit and len(actions) > limit:
+        out.print(f"... {len(actions) - limit} more (use --limit 0 or --json)")
+
+
+def _risk_json(s: ScoredFinding) -> dict[str, Any]:
+    r = s.risk
+    return {
+        "finding": scored_json(s),
+        "score": r.score,
+        "likelihood": r.likelihood,
+        "impact": r.impact,
+        "ssvc": {
+            "decision": r.ssvc.value,
+            "exploitation": r.ssvc_inputs.exploitation.value,
+            "exposure": r.ssvc_inputs.exposure.value,
+            "automatable": r.ssvc_inputs.automatable.value,
+            "human_impact": r.ssvc_inputs.human_impact.value,
+        },
+        "factors": [
+            {
+                "name": f.name,
+                "value": f.value,
+                "source": f.source,
+                "effect": f.effect,
+                "share": f.share,
+            }
+            for f in r.factors
+        ],
+    }
+
+
+def _print_risk(s: ScoredFinding) -> None:
+    f, r = s.finding, s.risk
+    out.print(
+        f"finding {f.id}: {escape(f.vulnerability)} on {escape(f.asset)} "
+        f"({escape(f.ecosystem)} {escape(f.package)} {escape(f.installed_version)})"
+    )
+    out.print(
+        f"risk score {r.score:.3f} = 100 x likelihood {r.likelihood:.4f} x impact {r.impact:.4f}"
+    )
+    i = r.ssvc_inputs
+    out.print(
+        f"SSVC: [{_SSVC_STYLE[r.ssvc]}]{r.ssvc.value}[/] (exploitation {i.exploitation.value}, "
+        f"exposure {i.exposure.value}, automatable {i.automatable.value}, "
+        f"human impact {i.human_impact.value})"
+    )
+    table = Table()
+    for col in ("factor", "value", "source", "effect", "share"):
+        table.add_column(col, justify="right" if col in {"effect", "share"} else "left")
+    for factor in r.factors:
+        table.add_row(
+            factor.name,
+            escape(str(factor.value)),
+            escape(factor.source),
+            f"x{factor.effect:.4g}",
+            f"{factor.share:.0%}",
+        )
+    out.print(table)
+
+
+@app.command("explain")
+def explain_cmd(
+    target: Annotated[
+        str,
+        typer.Argument(
+            metavar="FINDING-OR-ACTION",
+            help="A finding id (the `id` column of `findings`) or an action id (asset/package).",
+        ),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Explain a score: every factor, its value, its source and its share of the score.
+
+    Share is each factor's part of the score's distance from 100 on a log scale
+    (|ln effect| / sum of |ln effect|); see the README's risk model section.
+
+    Examples:
+
+      patchwarden explain 42
+
+      patchwarden explain web-01/openssl --json
+    """
+    with _store() as store:
+        if target.isdigit():
+            scored = [s for s in _scored_open(store) if s.finding.id == int(target)]
+            if not scored:
+                resolved = store.findings(FindingFilter(include_resolved=True))
+                scored = [
+                    s
+                    for s in score_findings(store, resolved, _policy().risk)
+                    if s.finding.id == int(target)
+                ]
+            if not scored:
+                raise _fail(f"no finding {target} (see `patchwarden findings`)", Exit.USAGE)
+            if as_json:
+                _print_json(_risk_json(scored[0]))
+            else:
+                _print_risk(scored[0])
+            return
+        asset_part = target.split("/", 1)[0]
+        actions = plan_actions(_scored_open(store, (asset_part,)))
+    action = next((a for a in actions if a.id == target), None)
+    if action is None:
+        known = ", ".join(a.id for a in actions[:5])
+        raise _fail(
+            f"no action {target!r}" + (f" (actions of {asset_part}: {known})" if known else ""),
+            Exit.USAGE,
+        )
+    if as_json:
+        _print_json({**action_json(action), "explained": [_risk_json(s) for s in action.closes]})
+        return
+    out.print(
+        f"action {escape(action.id)}: upgrade {escape(action.ecosystem)} "
+        f"{escape(action.package)} {escape(action.installed_version)} -> "
+        f"{escape(action.target_version)} ({', '.join(action.binaries)})"
+    )
+    out.print(
+        f"removes risk {action.risk_removed:.3f} by closing {len(action.closes)} finding(s); "
+        f"SSVC {action.ssvc.value}"
+    )
+    table = Table()
+    for col in ("finding", "vulnerability", "risk", "share of action", "ssvc", "fixed in"):
+        table.add_column(col)
+    for s in action.closes:
+        share = s.risk.score / action.risk_removed if action.risk_removed else 0.0
+        table.add_row(
+            str(s.finding.id),
+            escape(s.finding.vulnerability),
+            f"{s.risk.score:.3f}",
+            f"{share:.0%}",
+            s.risk.ssvc.value,
+            escape(s.finding.fixed_version or ""),
+        )
+    out.print(table)
+    for s in action.remaining:
+        out.print(
+            f"stays open: {escape(s.finding.vulnerability)} "
+            f"({s.finding.fix_state.value.replace('_', ' ')})"
+        )
+    out.print("\nthe highest-risk finding it closes:")
+    _print_risk(action.closes[0])
 
 
 assets_app = typer.Typer(
