@@ -103,6 +103,7 @@ def score_findings(
             vulnerability=f.vulnerability,
             asset=f.asset,
             cvss=_cvss(vulns.get(f.vulnerability)),
+            cvss_source=(vulns.get(f.vulnerability) or {}).get("cvss_source"),
             severity=f.severity,
             kev=entry is not None,
             kev_date_added=entry.date_added if entry else None,

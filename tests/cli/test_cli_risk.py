@@ -128,3 +128,13 @@ def test_policy_weights_change_scores_and_bad_policy_is_rejected(db: str, tmp_pa
     assert "policy.yaml:3" in result.stderr
     assert "kev_floor" in result.stderr
     assert "bogus" in result.stderr
+
+
+def test_explain_names_the_cvss_source(db: str) -> None:
+    """The vector's advisory is recorded and shown (PYSEC-2023-192 carries a CVSS 3.1 vector)."""
+    rows = _json(db, "findings", "--vulnerability", "PYSEC-2023-192", "--asset", "shop")
+    (row,) = rows
+    explained = _json(db, "explain", str(row["id"]))
+    impact = next(f for f in explained["factors"] if f["name"] == "cvss_impact")
+    assert impact["value"] == "CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:N"
+    assert impact["source"] == "CVSS:3.1 vector from PYSEC-2023-192"

@@ -423,6 +423,14 @@ class Store:
             canonical = canonical_id(members)
             rated = best(s for m in members for s in severities.get(m, ()))
             summary = next((summaries[m] for m in sorted(members) if m in summaries), "")
+            source = next(
+                (
+                    m
+                    for m in sorted(members)
+                    if any(s.score == rated.vector for s in severities.get(m, ()))
+                ),
+                None,
+            )
             vuln_rows.append(
                 {
                     "id": canonical,
@@ -431,6 +439,7 @@ class Store:
                     "severity": rated.severity.value,
                     "cvss_score": rated.score,
                     "cvss_vector": rated.vector,
+                    "cvss_source": source,
                 }
             )
             id_rows.extend({"id": m, "vulnerability": canonical} for m in members)

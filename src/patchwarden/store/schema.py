@@ -127,6 +127,7 @@ vulnerabilities = Table(
     Column("severity", String(16), nullable=False),
     Column("cvss_score", Float),
     Column("cvss_vector", String(255)),
+    Column("cvss_source", String(255)),
 )
 """One row per vulnerability (an alias group), keyed by its canonical id."""
 
