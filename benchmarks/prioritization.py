@@ -213,6 +213,8 @@ class Data:
     """The older KEV catalog (what was known at the split date)."""
     kev_then_version: str
     """Its catalogVersion."""
+    kev_then_released: dt.date
+    """Its dateReleased: the split date T."""
     kev_now: Mapping[str, KevEntry]
     """The newer KEV catalog (the outcome)."""
     kev_now_version: str
@@ -239,20 +241,22 @@ def _records(path: Path) -> list[object]:
     return list(detect(path).read(path))
 
 
-def read_kev(path: Path, problems: list[str]) -> tuple[dict[str, KevEntry], str]:
-    """KEV entries by CVE id and the catalogVersion, with the project's KEV reader."""
+def read_kev(path: Path, problems: list[str]) -> tuple[dict[str, KevEntry], str, dt.date | None]:
+    """KEV entries by CVE id, the catalogVersion and the release date (project's KEV reader)."""
     entries: dict[str, KevEntry] = {}
     version = ""
+    released: dt.date | None = None
     for record in _records(path):
         if isinstance(record, KevEntry):
             entries[record.cve_id] = record
         elif isinstance(record, Problem):
             problems.append(str(record))
-        elif isinstance(record, FeedInfo) and record.version:
-            version = record.version
+        elif isinstance(record, FeedInfo):
+            version = record.version or ""
+            released = record.date.date() if record.date else None
     if not entries:
         raise FeedFormatError(f"{path}: kev catalog has no usable vulnerabilities")
-    return entries, version
+    return entries, version, released
 
 
 def read_epss(path: Path, problems: list[str]) -> tuple[dict[str, EpssScore], dt.date]:
@@ -334,8 +338,12 @@ def _cvss_rank(info: CvssInfo) -> tuple[int, float]:
 def load(*, kev_then: Path, kev_now: Path, epss: Path, oval: Path, pypa: Path) -> Data:
     """Read every input (the project's readers for KEV, EPSS and OSV; iterparse for OVAL)."""
     problems: list[str] = []
-    then, then_version = read_kev(kev_then, problems)
-    now, now_version = read_kev(kev_now, problems)
+    then, then_version, then_released = read_kev(kev_then, problems)
+    if then_released is None:
+        raise FeedFormatError(
+            f"{kev_then}: field 'dateReleased' is missing; it is the split date of the benchmark"
+        )
+    now, now_version, _ = read_kev(kev_now, problems)
     scores, epss_date = read_epss(epss, problems)
     oval_vectors, stamp = read_oval_cvss(oval, problems)
     pypa_vectors = read_pypa_cvss(pypa, problems)
@@ -348,6 +356,7 @@ def load(*, kev_then: Path, kev_now: Path, epss: Path, oval: Path, pypa: Path) -
     return Data(
         kev_then=then,
         kev_then_version=then_version,
+        kev_then_released=then_released,
         kev_now=now,
         kev_now_version=now_version,
         epss=scores,
@@ -392,7 +401,7 @@ def build_populations(data: Data, sample: int = 1) -> list[Population]:
 
     ``sample`` > 1 keeps every sample-th CVE of the EPSS populations (for ``--smoke``).
     """
-    split = max(e.date_added for e in data.kev_then.values())
+    split = data.kev_then_released
     added_after = {c for c, e in data.kev_now.items() if c not in data.kev_then}
     epss_leak = (
         f"EPSS scored {data.epss_date} is after every KEV addition it is judged by "
@@ -793,6 +802,11 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    early = sorted(
+        c
+        for c, e in data.kev_now.items()
+        if c not in data.kev_then and e.date_added <= data.kev_then_released
+    )
     read_s = time.perf_counter() - start
     results = [evaluate(pop, data) for pop in build_populations(data, sample)]
 
@@ -804,6 +818,12 @@ def main(argv: list[str] | None = None) -> int:
         + (f"; {len(data.problems)} records skipped" if data.problems else "")
     )
     print(f"asset context: {json.dumps(NEUTRAL_HOST)}")
+    if early:
+        print(
+            f"note: {len(early)} cves are in {args.kev_now} but not in {args.kev_then} although "
+            f"their dateAdded is on or before {data.kev_then_released} (e.g. {early[0]}); "
+            "they count as exploited after T"
+        )
     print(table(results))
     print("\ncaveats:")
     print(f" - {results[0].population.leak}.")
