@@ -49,9 +49,11 @@ CVSS_THRESHOLDS = (7.0, 9.0)
 """CVSS base score thresholds of the baselines."""
 EPSS_THRESHOLDS = (0.01, 0.05, 0.1, 0.5)
 """EPSS probability thresholds."""
-SCORE_THRESHOLDS = (0.5, 2.5, 5.0, 25.0)
-"""patchwarden score thresholds. For :data:`NEUTRAL_HOST` the score is 48 x EPSS x CIA impact,
-so these sit near EPSS 0.01 / 0.05 / 0.1 / 0.5 for a vulnerability with full C/I/A impact."""
+SCORE_THRESHOLDS = (0.5, 2.5, 5.0, 10.0, 25.0)
+"""patchwarden score thresholds. For :data:`NEUTRAL_HOST` the score is 48 x EPSS x CIA impact
+(CIA in [0.1, 1] from the CVSS vector), so 0.5 / 2.5 / 5 / 25 sit near EPSS 0.01 / 0.05 / 0.1 /
+0.5 at full C/I/A impact. Without a vector (the EPSS populations) CIA is the ``unknown`` prior
+0.5, the score is 24 x EPSS and never reaches 25."""
 
 NEUTRAL_HOST = {
     "asset": "prod-host",
@@ -682,7 +684,9 @@ def plot(results: Sequence[Result], path: Path) -> None:
         for label, points in result.curves.items():
             xs = [max(e, 1) / n for e, _ in points]
             ys = [tp / pos for _, tp in points]
-            ax.step(xs, ys, where="post", label=label)
+            # patchwarden dashed: on the EPSS populations it coincides with the EPSS curve.
+            style = "--" if label.startswith("patchwarden") else "-"
+            ax.step(xs, ys, where="post", label=label, linestyle=style)
         for row in result.rows:
             if " top-" not in row.strategy and row.effort and row.coverage is not None:
                 ax.plot(row.effort_share, row.coverage, "o", markersize=4, color="black")
@@ -701,7 +705,11 @@ def plot(results: Sequence[Result], path: Path) -> None:
         ax.set_title(f"{pop.name}: n={n:,}, exploited={pos}", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper left")
-    fig.suptitle("patchwarden prioritization benchmark (EPSS-based curves leak, see README)")
+    empty = [r.population.name for r in results if not r.population.exploited]
+    fig.suptitle(
+        "patchwarden prioritization benchmark (EPSS-based curves leak, see README)"
+        + (f"; not plotted, 0 exploited: {', '.join(empty)}" if empty else "")
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
