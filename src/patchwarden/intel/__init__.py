@@ -10,11 +10,13 @@ from pathlib import Path
 
 from patchwarden.errors import FeedFormatError
 from patchwarden.intel.alpine import AlpineSecdbReader
+from patchwarden.intel.csaf import CsafReader
 from patchwarden.intel.debian import DebianJsonReader, DebianListReader
 from patchwarden.intel.epss import EpssReader
 from patchwarden.intel.interface import FeedInfo, FeedReader, FeedRecord
 from patchwarden.intel.kev import KevReader
 from patchwarden.intel.osv import OsvReader
+from patchwarden.intel.ubuntu_oval import UbuntuOvalReader
 
 __all__ = ["READERS", "FeedInfo", "FeedReader", "FeedRecord", "detect"]
 
@@ -27,10 +29,12 @@ READERS: dict[str, type[FeedReader]] = {
         AlpineSecdbReader,
         KevReader,
         EpssReader,
+        UbuntuOvalReader,
+        CsafReader,
     )
 }
 """Every reader by its registry name (``osv``, ``debian-list``, ``debian-json``,
-``alpine-secdb``, ``kev``, ``epss``)."""
+``alpine-secdb``, ``kev``, ``epss``, ``ubuntu-oval``, ``csaf``)."""
 
 _DETECT_ORDER: tuple[type[FeedReader], ...] = (
     # Cheap, unambiguous markers first; OSV's "id + modified" test is the loosest JSON check
@@ -40,6 +44,8 @@ _DETECT_ORDER: tuple[type[FeedReader], ...] = (
     AlpineSecdbReader,
     DebianJsonReader,
     EpssReader,
+    UbuntuOvalReader,
+    CsafReader,
     OsvReader,
 )
 
