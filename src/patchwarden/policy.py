@@ -1,5 +1,8 @@
-"""The policy file (``policy.yaml``): how patchwarden weighs risk (and, later, SLAs, windows,
-rings, gates and exceptions).
+"""The policy file (``policy.yaml``): how patchwarden weighs risk, and how it plans changes
+(SLAs, maintenance windows, freezes, rings, ``max_unavailable``, gates, target versions).
+
+Risk acceptances (exceptions) are not part of the file: the CLI records them
+(:mod:`patchwarden.plan.exceptions`).
 
 Every section is optional; anything left out takes its documented default
 (``src/patchwarden/policy.example.yaml`` lists every key with its default). Unknown keys,
@@ -16,16 +19,35 @@ are added as a new optional field of ``_PolicySpec`` and of :class:`Policy`.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from patchwarden.errors import PolicyError
 from patchwarden.model import Environment, Severity
+from patchwarden.plan.amount import Amount
+from patchwarden.plan.changes import UpgradeLevel
+from patchwarden.plan.gates import GateConditions, GateDecision, GateRule
+from patchwarden.plan.rings import RingPolicy
+from patchwarden.plan.scheduler import PlanPolicy
+from patchwarden.plan.sla import SlaPolicy
+from patchwarden.plan.targets import TargetMode
+from patchwarden.plan.windows import Freeze, Selector, Window, parse_duration, parse_rrule
+from patchwarden.plan.windows import parse_timezone as _parse_timezone
 from patchwarden.risk.model import CiaAggregate, RiskWeights
+from patchwarden.risk.ssvc import Decision
 from patchwarden.yamlfile import load_validated
 
 _Probability = Annotated[float, Field(ge=0.0, le=1.0, strict=True)]
@@ -103,10 +125,212 @@ class _RiskSpec(BaseModel):
         )
 
 
+def _check_duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+def _check_amount(value: int | str) -> int | str:
+    Amount.parse(value)
+    return value
+
+
+def _check_rrule(value: str) -> str:
+    parse_rrule(value)
+    return value
+
+
+def _check_timezone(value: str) -> str:
+    _parse_timezone(value)
+    return value
+
+
+_Duration = Annotated[str, Field(strict=True), AfterValidator(_check_duration)]
+_Amount = Annotated[
+    Annotated[int, Field(strict=True)] | Annotated[str, Field(strict=True)],
+    AfterValidator(_check_amount),
+]
+_Name = Annotated[str, Field(min_length=1, strict=True)]
+_Score = Annotated[float, Field(ge=0.0, le=100.0, strict=True)]
+
+
+class _SelectorSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    environment: list[Environment] = []
+    service: list[_Name] = []
+    tags: list[_Name] = []
+    names: list[_Name] = []
+
+    def build(self) -> Selector:
+        return Selector(
+            environments=tuple(self.environment),
+            services=tuple(self.service),
+            tags=tuple(self.tags),
+            names=tuple(self.names),
+        )
+
+
+class _WindowSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rrule: Annotated[str, Field(min_length=1, strict=True), AfterValidator(_check_rrule)]
+    duration: _Duration
+    timezone: Annotated[str, Field(strict=True), AfterValidator(_check_timezone)] = "UTC"
+    assets: _SelectorSpec | None = None
+
+    @field_validator("duration")
+    @classmethod
+    def _positive(cls, v: str) -> str:
+        if parse_duration(v) <= dt.timedelta():
+            raise ValueError(f"a window must last longer than 0, got {v!r}")
+        return v
+
+    def build(self, name: str) -> Window:
+        return Window(
+            name=name,
+            rrule=self.rrule,
+            duration=parse_duration(self.duration),
+            timezone=self.timezone,
+            selector=self.assets.build() if self.assets is not None else None,
+        )
+
+
+class _FreezeSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: _Name
+    start: AwareDatetime
+    end: AwareDatetime
+    assets: _SelectorSpec | None = None
+    allow_emergency: Annotated[bool, Field(strict=True)] = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.end <= self.start:
+            raise ValueError(f"freeze {self.name!r} must end after it starts")
+        return self
+
+    def build(self) -> Freeze:
+        return Freeze(
+            name=self.name,
+            start=self.start,
+            end=self.end,
+            selector=self.assets.build() if self.assets is not None else None,
+            allow_emergency=self.allow_emergency,
+        )
+
+
+class _SlaSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kev_due_date: Annotated[bool, Field(strict=True)] = True
+    ssvc: dict[Decision, _Duration] = {}
+    severity: dict[Severity, _Duration] = {}
+
+    def build(self) -> SlaPolicy:
+        default = SlaPolicy()
+        return SlaPolicy(
+            use_kev_due_date=self.kev_due_date,
+            ssvc={**default.ssvc, **{k: parse_duration(v) for k, v in self.ssvc.items()}},
+            severity={
+                **default.severity,
+                **{k: parse_duration(v) for k, v in self.severity.items()},
+            },
+        )
+
+
+class _RingsSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    canary: _Amount = "5%"
+    pilot: _Amount = "20%"
+    soak: _Duration = "24h"
+
+    def build(self) -> RingPolicy:
+        return RingPolicy(
+            canary=Amount.parse(self.canary),
+            pilot=Amount.parse(self.pilot),
+            soak=parse_duration(self.soak),
+        )
+
+
+class _MaxUnavailableSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    default: _Amount = "25%"
+    services: dict[_Name, _Amount] = {}
+
+
+class _GateWhenSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    environment: list[Environment] | None = None
+    upgrade_level: list[UpgradeLevel] | None = None
+    predicted_failure_below: _Probability | None = None
+    reboot: Annotated[bool, Field(strict=True)] | None = None
+    restart: Annotated[bool, Field(strict=True)] | None = None
+    risk_score_below: _Score | None = None
+    risk_score_above: _Score | None = None
+    kev: Annotated[bool, Field(strict=True)] | None = None
+
+
+class _GateSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: _Name
+    when: _GateWhenSpec = _GateWhenSpec()
+    decision: GateDecision
+
+    def build(self) -> GateRule:
+        w = self.when
+        return GateRule(
+            name=self.name,
+            when=GateConditions(
+                environments=tuple(w.environment) if w.environment is not None else None,
+                upgrade_levels=tuple(w.upgrade_level) if w.upgrade_level is not None else None,
+                predicted_failure_below=w.predicted_failure_below,
+                reboot=w.reboot,
+                restart=w.restart,
+                risk_score_below=w.risk_score_below,
+                risk_score_above=w.risk_score_above,
+                kev=w.kev,
+            ),
+            decision=self.decision,
+        )
+
+
+class _ScheduleSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    horizon: _Duration = "180d"
+    emergency_duration: _Duration = "2h"
+
+
 class _PolicySpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: Literal[1] = 1
     risk: _RiskSpec = _RiskSpec()
+    slas: _SlaSpec = _SlaSpec()
+    windows: dict[_Name, _WindowSpec] | None = None
+    freezes: list[_FreezeSpec] = []
+    rings: _RingsSpec = _RingsSpec()
+    max_unavailable: _MaxUnavailableSpec = _MaxUnavailableSpec()
+    gates: list[_GateSpec] = []
+    target: TargetMode = TargetMode.SMALLEST_FIX
+    schedule: _ScheduleSpec = _ScheduleSpec()
+
+    def plan(self) -> PlanPolicy:
+        default = PlanPolicy()
+        return PlanPolicy(
+            slas=self.slas.build(),
+            windows=(
+                tuple(w.build(name) for name, w in self.windows.items())
+                if self.windows is not None
+                else default.windows
+            ),
+            freezes=tuple(f.build() for f in self.freezes),
+            rings=self.rings.build(),
+            max_unavailable=Amount.parse(self.max_unavailable.default),
+            max_unavailable_by_service={
+                k: Amount.parse(v) for k, v in self.max_unavailable.services.items()
+            },
+            gates=tuple(g.build() for g in self.gates),
+            target=self.target,
+            horizon=parse_duration(self.schedule.horizon),
+            emergency_duration=parse_duration(self.schedule.emergency_duration),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,6 +339,9 @@ class Policy:
 
     risk: RiskWeights = field(default_factory=RiskWeights)
     """The risk model's weights (``risk:`` section)."""
+    plan: PlanPolicy = field(default_factory=PlanPolicy)
+    """What the scheduler uses (``slas``, ``windows``, ``freezes``, ``rings``,
+    ``max_unavailable``, ``gates``, ``target``, ``schedule`` sections)."""
     path: Path | None = None
     """The file it came from; None for the built-in default."""
 
@@ -127,7 +354,7 @@ class Policy:
 def load_policy(path: Path) -> Policy:
     """Load and validate ``policy.yaml``; raise :class:`PolicyError` listing every problem."""
     spec = load_validated(path, _PolicySpec, error=PolicyError)
-    return Policy(risk=spec.risk.weights(), path=path)
+    return Policy(risk=spec.risk.weights(), plan=spec.plan(), path=path)
 
 
 EXAMPLE = Path(__file__).with_name("policy.example.yaml")

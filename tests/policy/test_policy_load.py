@@ -15,6 +15,7 @@ from patchwarden.risk.model import RiskWeights
 def test_example_loads_and_equals_defaults() -> None:
     policy = load_policy(EXAMPLE)
     assert policy.risk == Policy.default().risk == RiskWeights()
+    assert policy.plan == Policy.default().plan
     assert policy.path == EXAMPLE
 
 
@@ -47,7 +48,7 @@ risk:
   cia_aggregate: median
   poc_epss_percentile: 0.5
   poc_epss_percentile: 0.6
-slas: {}
+slas: {ssvc: {immediate: soon}}
 """
 
 
@@ -66,7 +67,7 @@ def test_broken_policy_lists_every_problem_with_line_and_field(tmp_path: Path) -
         (8, "risk.control_factors.waf"),
         (9, "risk.cia_aggregate"),
         (11, "poc_epss_percentile"),  # duplicate key
-        (12, "slas"),
+        (12, "slas.ssvc.immediate"),
     }
     assert all(p.source == str(path) for p in info.value.problems)
     message = str(info.value)
