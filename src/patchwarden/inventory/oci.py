@@ -330,6 +330,15 @@ class _TarSource(_Source):
         except (OSError, tarfile.TarError, EOFError) as exc:
             raise InventoryFormatError(f"{path}: not a readable tar archive: {exc}") from exc
         self._members: dict[str, tarfile.TarInfo] = {}
+        try:
+            self._check(members)
+        except InventoryFormatError:
+            self._tar.close()
+            raise
+        self.limits = limits
+
+    def _check(self, members: list[tarfile.TarInfo]) -> None:
+        path = self.path
         for m in members:
             name = _member_path(m.name, where=str(path))
             if m.ischr() or m.isblk() or m.isfifo():
@@ -344,7 +353,6 @@ class _TarSource(_Source):
                         "outside the archive"
                     )
             self._members[name] = m
-        self.limits = limits
 
     def _resolve(self, name: str) -> tarfile.TarInfo:
         clean = _member_path(name, where=str(self.path))
