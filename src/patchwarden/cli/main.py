@@ -29,6 +29,7 @@ from rich.table import Table
 
 from patchwarden import __version__
 from patchwarden.cli.progress import RichObserver
+from patchwarden.cli.report_cmd import report_app
 from patchwarden.errors import (
     FleetFileError,
     InventoryError,
@@ -100,6 +101,7 @@ feeds_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(feeds_app, name="feeds")
+app.add_typer(report_app, name="report")
 
 
 class SortOrder(StrEnum):
