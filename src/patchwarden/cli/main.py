@@ -101,6 +101,9 @@ feeds_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(feeds_app, name="feeds")
+from patchwarden.cli.image_cmd import image_app  # noqa: E402 - sub-app registered here
+
+app.add_typer(image_app, name="image")
 app.add_typer(report_app, name="report")
 
 
