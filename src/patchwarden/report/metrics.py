@@ -160,13 +160,15 @@ def kaplan_meier(durations: Sequence[float], observed: Sequence[bool]) -> Surviv
     survival = tuple(float(x) for x in sf.iloc[:, 0])
     if times[0] > 0:  # lifelines starts at the first event time when no duration is 0
         times, survival = (0.0, *times), (1.0, *survival)
-    median_value = float(kmf.median_survival_time_)
+    # The median is read off the step function (not ``kmf.median_survival_time_``, which is
+    # inf when the curve's only step is at t = 0, e.g. half of the findings fixed on day 0).
+    median = next((t for t, s in zip(times, survival, strict=True) if s <= 0.5 + 1e-12), None)
     return SurvivalCurve(
         times=times,
         survival=survival,
         n=len(durations),
         events=sum(1 for o in observed if o),
-        median=median_value if math.isfinite(median_value) else None,
+        median=median,
     )
 
 
