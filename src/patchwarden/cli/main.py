@@ -29,6 +29,7 @@ from rich.table import Table
 
 from patchwarden import __version__
 from patchwarden.cli.progress import RichObserver
+from patchwarden.cli.vex_cmd import statement_json, vex_app
 from patchwarden.cli.report_cmd import report_app
 from patchwarden.errors import (
     FleetFileError,
@@ -61,6 +62,7 @@ from patchwarden.prioritize import (
 from patchwarden.risk import Decision
 from patchwarden.service import ImportReport, ScanReport, import_feeds, scan
 from patchwarden.store import FindingFilter, Store, default_url
+from patchwarden.vex.service import suppressions as vex_suppressions
 
 
 class Exit(IntEnum):
@@ -101,6 +103,7 @@ feeds_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(feeds_app, name="feeds")
+app.add_typer(vex_app, name="vex")
 from patchwarden.cli.image_cmd import image_app  # noqa: E402 - sub-app registered here
 
 app.add_typer(image_app, name="image")
@@ -550,6 +553,10 @@ def findings_cmd(
         ),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", help="Rows in the table (0: all).")] = 50,
+    show_suppressed: Annotated[
+        bool,
+        typer.Option("--show-suppressed", help="Include findings a VEX not_affected hides."),
+    ] = False,
     sort: Annotated[
         SortOrder,
         typer.Option(
@@ -586,14 +593,26 @@ def findings_cmd(
                 vulnerability=vuln,
             )
         )
+        hidden = vex_suppressions(store, rows)
+        rows = [f for f in rows if show_suppressed or f.id not in hidden]
         scored = score_findings(store, rows, _policy().risk)
     if sort is SortOrder.SEVERITY:
         order = {f.id: i for i, f in enumerate(rows)}
         scored.sort(key=lambda x: order[x.finding.id])
     if as_json:
-        _print_json([scored_json(x) for x in scored])
+        items = [scored_json(x) for x in scored]
+        for item, x in zip(items, scored, strict=True):
+            if x.finding.id in hidden:
+                item["suppressed_by"] = statement_json(hidden[x.finding.id])
+        _print_json(items)
     else:
         _findings_table(scored, limit)
+        for x in scored:
+            if (s := hidden.get(x.finding.id)) is not None:
+                out.print(
+                    f"suppressed #{x.finding.id} {x.finding.vulnerability} by {escape(s.author)}"
+                    f" ({escape(s.justification or s.impact_statement or '')}; {escape(s.key)})"
+                )
     if fail_on is not None:
         hits = [f for f in rows if f.severity.rank >= fail_on.rank and f.resolved_at is None]
         if hits:

@@ -935,6 +935,41 @@ class Store:
                     )
         return out
 
+    # ------------------------------------------------------------------ vex (issue 9)
+
+    def replace_vex_document(
+        self, conn: Connection, document: str, rows: Sequence[dict[str, Any]], now: dt.datetime
+    ) -> tuple[int, int]:
+        """Store a VEX document's statements, replacing what it said before.
+
+        ``rows`` carry ``key``, ``source``, ``vulnerability``, ``status`` and ``record``.
+        Returns (statements stored, earlier statements of the document no longer in it).
+        """
+        v = t.vex_statements
+        old = set(conn.execute(sa.select(v.c.key).where(v.c.document == document)).scalars())
+        conn.execute(v.delete().where(v.c.document == document))
+        if rows:
+            conn.execute(
+                v.insert(), [{**r, "document": document, "imported_at": now} for r in rows]
+            )
+        return len(rows), len(old - {r["key"] for r in rows})
+
+    def withdraw_vex(self, conn: Connection, target: str) -> list[dict[str, Any]]:
+        """Delete a VEX document (by id) or one statement (by key); return the deleted rows."""
+        v = t.vex_statements
+        cond = sa.or_(v.c.document == target, v.c.key == target)
+        rows = [dict(r._mapping) for r in conn.execute(sa.select(v).where(cond))]
+        conn.execute(v.delete().where(cond))
+        return rows
+
+    def vex_statements(self, conn: Connection | None = None) -> list[dict[str, Any]]:
+        """Every stored VEX statement row, ordered by key."""
+        query = sa.select(t.vex_statements).order_by(t.vex_statements.c.key)
+        if conn is not None:
+            return [dict(r._mapping) for r in conn.execute(query)]
+        with self.engine.connect() as own:
+            return [dict(r._mapping) for r in own.execute(query)]
+
 
 def canonical_id(members: Iterable[str]) -> str:
     """The id a group of aliases is shown under: CVE, else GHSA, else the smallest.

@@ -221,3 +221,17 @@ findings = Table(
     Index("ix_findings_open", "resolved_at", "asset_id"),
     Index("ix_findings_vulnerability", "vulnerability"),
 )
+
+vex_statements = Table(
+    "vex_statements",
+    metadata,
+    Column("key", String(512), primary_key=True),
+    Column("document", String(512), nullable=False, index=True),
+    Column("source", Text, nullable=False),
+    Column("vulnerability", String(255), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("record", JSON, nullable=False),
+    Column("imported_at", UtcDateTime(), nullable=False),
+)
+"""Imported VEX statements (issue 9); a ``not_affected`` one suppresses the findings it
+covers while it is stored. Re-importing a document replaces all of its statements."""
