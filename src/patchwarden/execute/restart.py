@@ -183,13 +183,15 @@ def local_report(proc: Path = Path("/proc"), boot: Path = Path("/boot")) -> Rest
 RESTART_SCAN_SCRIPT = r"""
 echo "kernel $(cat /proc/sys/kernel/osrelease)"
 for k in /boot/vmlinuz-*; do [ -e "$k" ] && echo "installed ${k#/boot/vmlinuz-}"; done
-for f in /proc/[0-9]*/maps; do
-  p=${f#/proc/}; p=${p%/maps}
-  d=$(grep ' (deleted)$' "$f" 2>/dev/null)
-  [ -n "$d" ] || continue
-  echo "pid $p $(cat /proc/$p/comm 2>/dev/null)"
-  echo "cgroup $(grep -m1 '' /proc/$p/cgroup 2>/dev/null)"
-  printf '%s\n' "$d" | sed 's/^/map /'
+last=
+grep -H ' (deleted)$' /proc/[0-9]*/maps 2>/dev/null | while IFS= read -r line; do
+  f=${line%%:*}; p=${f#/proc/}; p=${p%/maps}
+  if [ "$p" != "$last" ]; then
+    last=$p
+    echo "pid $p $(cat /proc/$p/comm 2>/dev/null)"
+    echo "cgroup $(grep -m1 '' /proc/$p/cgroup 2>/dev/null)"
+  fi
+  echo "map ${line#*:}"
 done
 true
 """

@@ -38,7 +38,7 @@ class RunLog:
         self.directory = directory
         """The run directory."""
         self._seq = 0
-        self._events: IO[str] = (directory / "events.jsonl").open("a", encoding="utf-8")
+        self._events: IO[str] | None = None  # opened on the first write
 
     @classmethod
     def create(
@@ -70,6 +70,8 @@ class RunLog:
             "event": event,
             **data,
         }
+        if self._events is None:
+            self._events = (self.directory / "events.jsonl").open("a", encoding="utf-8")
         self._events.write(json.dumps(record, default=str, sort_keys=True) + "\n")
         self._events.flush()
         os.fsync(self._events.fileno())
@@ -106,7 +108,9 @@ class RunLog:
         """Write the final ``status`` and ``rc``."""
         status = "successful" if rc == 0 else "failed"
         self.event("finished", status=status, rc=rc)
-        self._events.close()
+        if self._events is not None:
+            self._events.close()
+            self._events = None
         (self.directory / "status").write_text(status + "\n", encoding="utf-8")
         (self.directory / "rc").write_text(f"{rc}\n", encoding="utf-8")
 
