@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.engine import Connection
 
@@ -388,6 +388,7 @@ class _ScanState:
     canon: dict[str, VulnId] = field(default_factory=dict)
     package_ids: dict[str, int] = field(default_factory=dict)
     skips: set[Skip] = field(default_factory=set)
+    drafts: dict[Any, list[FindingDraft]] = field(default_factory=dict)
 
 
 def scan(
@@ -488,8 +489,10 @@ def _scan_batch(
                 hit = hits.get(line)
                 if hit is not None:
                     by_key[hit[0]].append(hit[1])
-            drafts = _drafts(by_key, state.matches, state.canon)
-            scanned.findings = store.sync_findings(conn, p.asset.id, drafts, now)
+            drafts = _drafts(by_key, state.matches, state.canon, state.drafts)
+            scanned.findings = store.sync_findings(
+                conn, p.asset.id, drafts, now, canonical=state.canon
+            )
         if unchanged:
             open_counts = store._touch_unchanged(conn, unchanged, now)
             for asset_id in unchanged:
@@ -540,6 +543,8 @@ def _match_new_keys(
     } - state.canon.keys()
     if vids:
         state.canon.update(store.canonical_ids(conn, vids))
+        for canonical in set(state.canon.values()):  # a canonical id is its own canonical id
+            state.canon.setdefault(canonical, canonical)
     for line, key in line_keys.items():
         if key in new_keys and state.matches[key] and line not in state.hits:
             state.hits[line] = (key, line.split("\t", 2)[1])
@@ -552,8 +557,12 @@ def _drafts(
     by_key: dict[PackageKey, list[str]],
     matches: dict[PackageKey, tuple[Match, ...]],
     canon: dict[str, VulnId],
+    cache: dict[Any, list[FindingDraft]] | None = None,
 ) -> list[FindingDraft]:
-    """One draft per (package, vulnerability) of one asset.
+    """One draft per (package, vulnerability) of one asset, sorted.
+
+    ``cache`` (valid for one ``matches``/``canon``) reuses the drafts of a package that
+    another asset has at the same versions with the same binaries.
 
     ``by_key`` maps each key of the asset to the names of the binary packages that have it.
     Several advisories for one vulnerability (a PYSEC and a GHSA record) are merged: the
@@ -562,6 +571,31 @@ def _drafts(
     has the same package at several versions (two Python environments), the lowest installed
     version is reported.
     """
+    per_package: dict[tuple[str, str], dict[PackageKey, list[str]]] = defaultdict(dict)
+    for key, names in by_key.items():
+        per_package[(key.ecosystem, key.name)][key] = names
+    drafts: list[FindingDraft] = []
+    for package in sorted(per_package):
+        subset = per_package[package]
+        memo = (
+            tuple(sorted((k.version, tuple(sorted(set(n)))) for k, n in subset.items())),
+            package,
+        )
+        found = cache.get(memo) if cache is not None else None
+        if found is None:
+            found = _package_drafts(subset, matches, canon)
+            if cache is not None:
+                cache[memo] = found
+        drafts.extend(found)
+    return drafts
+
+
+def _package_drafts(
+    by_key: dict[PackageKey, list[str]],
+    matches: dict[PackageKey, tuple[Match, ...]],
+    canon: dict[str, VulnId],
+) -> list[FindingDraft]:
+    """:func:`_drafts` for the keys of one (ecosystem, package) of one asset."""
     grouped: dict[tuple[str, str, VulnId], list[tuple[PackageKey, Match]]] = defaultdict(list)
     for key in by_key:
         for m in matches.get(key, ()):

@@ -24,6 +24,7 @@ Distro advisories (Debian DSA/DLA, OSV ``Debian:12``) are keyed by the source pa
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -130,34 +131,17 @@ class DpkgCollector(Collector):
 
     def _from_status(self, text: str, path: Path, distro: str | None) -> list[InstalledPackage]:
         ecosystem, vendor = _vendor(distro)
+        location = str(path)
+        found = _from_status_memo(text) if "\r" not in text else None
+        if found is None:  # something unusual (or wrong): the line-numbered parse
+            found = []
+            for lineno, fields in parse_stanzas(text, source=location):
+                found.append(_stanza_package(fields, f"{path}:{lineno}"))
         packages: list[InstalledPackage] = []
-        for lineno, fields in parse_stanzas(text, source=str(path)):
-            name = fields.get("Package")
-            if not name:
-                raise InventoryFormatError(f"{path}:{lineno}: stanza has no 'Package' field")
-            where = f"{path}:{lineno}: package {name!r}"
-            if "Status" not in fields:
-                raise InventoryFormatError(f"{where}: field 'Status' is missing")
-            status = tuple(fields["Status"].split())
-            if len(status) != 3:
-                raise InventoryFormatError(
-                    f"{where}: field 'Status' must have 3 words, got {fields.get('Status')!r}"
-                )
-            if status not in _INSTALLED:
+        for item in found:
+            if item is None:
                 continue
-            version = fields.get("Version")
-            if not version:
-                raise InventoryFormatError(f"{where}: installed package has no 'Version' field")
-            source_name, source_version = name, version
-            if "Source" in fields:
-                match = _SOURCE_RE.match(fields["Source"])
-                if match is None:
-                    raise InventoryFormatError(
-                        f"{where}: field 'Source' is not 'name [(version)]': {fields['Source']!r}"
-                    )
-                source_name = match["name"]
-                source_version = match["version"] or version
-            arch = fields.get("Architecture")
+            name, version, source_name, source_version, arch = item
             packages.append(
                 InstalledPackage(
                     ecosystem=ecosystem,
@@ -165,8 +149,8 @@ class DpkgCollector(Collector):
                     version=version,
                     source_name=source_name,
                     source_version=source_version,
-                    purl=debian_purl(name, version, arch=arch, distro=distro, vendor=vendor),
-                    location=str(path),
+                    purl=_purl(name, version, arch, distro, vendor),
+                    location=location,
                 )
             )
         return packages
@@ -203,3 +187,80 @@ class DpkgCollector(Collector):
                 )
             )
         return packages
+
+
+_Parsed = tuple[str, str, str, str, str | None] | None
+"""(name, version, source name, source version, architecture) of an installed stanza; None
+for a stanza that is not installed."""
+
+_MEMO: dict[str, _Parsed] = {}
+_MEMO_MAX = 200_000
+
+
+def _stanza_package(fields: dict[str, str], where: str) -> _Parsed:
+    """Validate one stanza's fields (``where`` is ``file:line`` for errors)."""
+    name = fields.get("Package")
+    if not name:
+        raise InventoryFormatError(f"{where}: stanza has no 'Package' field")
+    where = f"{where}: package {name!r}"
+    if "Status" not in fields:
+        raise InventoryFormatError(f"{where}: field 'Status' is missing")
+    status = tuple(fields["Status"].split())
+    if len(status) != 3:
+        raise InventoryFormatError(
+            f"{where}: field 'Status' must have 3 words, got {fields.get('Status')!r}"
+        )
+    if status not in _INSTALLED:
+        return None
+    version = fields.get("Version")
+    if not version:
+        raise InventoryFormatError(f"{where}: installed package has no 'Version' field")
+    source_name, source_version = name, version
+    if "Source" in fields:
+        match = _SOURCE_RE.match(fields["Source"])
+        if match is None:
+            raise InventoryFormatError(
+                f"{where}: field 'Source' is not 'name [(version)]': {fields['Source']!r}"
+            )
+        source_name = match["name"]
+        source_version = match["version"] or version
+    return name, version, source_name, source_version, fields.get("Architecture")
+
+
+def _from_status_memo(text: str) -> list[_Parsed] | None:
+    """Fast path: stanzas split on blank lines, each parsed once per process.
+
+    A fleet's hosts share most of their stanzas byte for byte, so a collector reading
+    thousands of status files parses each distinct stanza once. Returns None when a stanza
+    is not a plain one (a whitespace-only line inside, a format error): the caller then runs
+    the line-numbered parse, which reports errors with their line.
+    """
+    if len(_MEMO) > _MEMO_MAX:
+        _MEMO.clear()
+    out: list[_Parsed] = []
+    for block in text.split("\n\n"):
+        try:
+            out.append(_MEMO[block])
+            continue
+        except KeyError:
+            pass
+        if not block.strip():
+            continue
+        try:
+            stanzas = parse_stanzas(block, source="")
+        except InventoryFormatError:
+            return None
+        if len(stanzas) != 1:
+            return None
+        try:
+            parsed = _stanza_package(stanzas[0][1], "")
+        except InventoryFormatError:
+            return None
+        _MEMO[block] = parsed
+        out.append(parsed)
+    return out
+
+
+@functools.lru_cache(maxsize=65_536)
+def _purl(name: str, version: str, arch: str | None, distro: str | None, vendor: str) -> str:
+    return debian_purl(name, version, arch=arch, distro=distro, vendor=vendor)

@@ -718,6 +718,8 @@ class Store:
         asset_id: str,
         drafts: Sequence[FindingDraft],
         now: dt.datetime,
+        *,
+        canonical: dict[str, VulnId] | None = None,
     ) -> SyncCounts:
         """Merge one full scan of ``asset_id`` into its findings.
 
@@ -725,12 +727,17 @@ class Store:
         start at ``now``; a resolved one seen again is re-opened; open ones not seen any more
         are resolved at ``now``. Stored findings are re-keyed by their current canonical id, so
         a vulnerability that gained a CVE alias since the last scan stays the same finding.
+        ``canonical`` is a known part of the id -> canonical id mapping (a scan's cache); the
+        rest is looked up.
         """
         f = t.findings.c
         stored = list(conn.execute(sa.select(t.findings).where(f.asset_id == asset_id)))
-        canon = self.canonical_ids(
-            conn, [r.vulnerability for r in stored] + [d.vulnerability for d in drafts]
-        )
+        known = canonical or {}
+        wanted = [r.vulnerability for r in stored] + [d.vulnerability for d in drafts]
+        missing = [i for i in wanted if i not in known]
+        canon = {i: known[i] for i in wanted if i in known}
+        if missing:
+            canon.update(self.canonical_ids(conn, missing))
         by_key = {(r.ecosystem, r.package, canon[r.vulnerability]): r for r in stored}
         seen: set[int] = set()
         new = still = reopened = 0

@@ -1,0 +1,204 @@
+"""Streaming, batched and incremental scanning (issue 8) on the bundled real demo data.
+
+The demo snapshot (a verbatim subset of ``shared/data``, see ``src/patchwarden/demo/data``)
+and its sample fleet have a fixed, independently derived finding set
+(``tests/demo/expected_demo_findings.json``, 116 findings); every way of feeding the scan
+must give exactly that set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from patchwarden.errors import StoreError
+from patchwarden.inventory import collect_fleet_asset
+from patchwarden.inventory.fleet import load_fleet
+from patchwarden.model import Finding, Inventory
+from patchwarden.service import PreparedInventory, import_feeds, prepare_inventory, scan
+from patchwarden.store import FindingFilter, Store
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "src" / "patchwarden" / "demo"
+DATA = DEMO / "data"
+EXPECTED = REPO / "tests" / "demo" / "expected_demo_findings.json"
+SNAPSHOT = (
+    DATA / "osv",
+    DATA / "debian" / "DSA" / "list",
+    DATA / "debian" / "DLA" / "list",
+    DATA / "alpine" / "v3.19" / "main.json",
+    DATA / "kev" / "known_exploited_vulnerabilities-2026.01.29.json",
+    DATA / "epss" / "epss_scores-2026-01-30.csv.gz",
+)
+T0 = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
+KEYS: tuple[str, ...] = (
+    "asset",
+    "ecosystem",
+    "package",
+    "installed_version",
+    "vulnerability",
+    "advisories",
+)
+KEYS += ("fixed_version", "kev", "epss")
+
+
+@pytest.fixture(scope="module")
+def inventories() -> list[Inventory]:
+    return [collect_fleet_asset(fa) for fa in load_fleet(DEMO / "fleet.yaml").assets]
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("scale") / "template.db"
+    store = Store.open(f"sqlite:///{path}")
+    report = import_feeds(store, list(SNAPSHOT), now=T0)
+    assert not report.failed
+    store.close()
+    return path
+
+
+@pytest.fixture
+def store(template: Path, tmp_path: Path) -> Iterator[Store]:
+    db = tmp_path / "scan.db"
+    db.write_bytes(template.read_bytes())
+    s = Store.open(f"sqlite:///{db}")
+    yield s
+    s.close()
+
+
+def _rows(findings: list[Finding]) -> list[tuple[str, ...]]:
+    out = []
+    for f in findings:
+        row: dict[str, Any] = {
+            "asset": f.asset,
+            "ecosystem": f.ecosystem,
+            "package": f.package,
+            "installed_version": f.installed_version,
+            "vulnerability": f.vulnerability,
+            "advisories": list(f.advisories),
+            "fixed_version": f.fixed_version,
+            "kev": f.kev,
+            "epss": f.epss,
+        }
+        out.append(tuple(json.dumps(row[k]) for k in KEYS))
+    return sorted(out)
+
+
+def _expected() -> list[tuple[str, ...]]:
+    rows = json.loads(EXPECTED.read_text(encoding="utf-8"))
+    assert len(rows) == 116
+    return sorted(tuple(json.dumps(r[k]) for k in KEYS) for r in rows)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 500])
+def test_streamed_scan_gives_exactly_the_expected_findings(
+    store: Store, inventories: list[Inventory], batch_size: int
+) -> None:
+    """A generator of inventories, in batches of any size, gives the fixed 116 findings."""
+    report = scan(store, (inv for inv in inventories), now=T0, batch_size=batch_size)
+    assert [a.asset for a in report.assets] == [inv.asset.id for inv in inventories]
+    assert all(a.matched and a.changed for a in report.assets)
+    assert sum(a.findings.new for a in report.assets) == 116
+    assert _rows(store.findings()) == _expected()
+
+
+def test_prepared_inventories_give_the_same_findings(
+    store: Store, inventories: list[Inventory]
+) -> None:
+    """Inventories prepared elsewhere (worker processes) are scanned like plain ones."""
+    scan(store, [prepare_inventory(inv) for inv in inventories], now=T0, batch_size=3)
+    assert _rows(store.findings()) == _expected()
+
+
+def _with_version(inv: Inventory, package: str, version: str) -> Inventory:
+    packages = tuple(
+        dataclasses.replace(p, version=version) if p.name == package else p for p in inv.packages
+    )
+    assert packages != inv.packages
+    return dataclasses.replace(inv, packages=packages)
+
+
+def test_rescan_skips_unchanged_assets_and_resolves_and_reopens_changed_ones(
+    store: Store, inventories: list[Inventory]
+) -> None:
+    scan(store, inventories, now=T0)
+    open_before = _open_counts(store)
+    t1 = T0 + dt.timedelta(days=1)
+    again = scan(store, inventories, now=t1)
+    assert not any(a.matched or a.changed for a in again.assets)  # nothing matched again
+    assert {a.asset: a.findings.still_open for a in again.assets} == {
+        inv.asset.id: open_before.get(inv.asset.id, 0) for inv in inventories
+    }
+    assert {f.last_seen for f in store.findings()} == {t1}
+    assert _rows(store.findings()) == _expected()
+
+    # one asset upgraded certifi past every fix: its certifi findings resolve, others skipped
+    app = next(i for i, inv in enumerate(inventories) if inv.asset.id == "app-01")
+    patched = list(inventories)
+    patched[app] = _with_version(inventories[app], "certifi", "2099.1.1")
+    t2 = t1 + dt.timedelta(days=1)
+    report = scan(store, patched, now=t2)
+    by_asset = {a.asset: a for a in report.assets}
+    assert [a.asset for a in report.assets if a.matched] == ["app-01"]
+    certifi = [
+        f
+        for f in store.findings(FindingFilter(include_resolved=True))
+        if f.package == "certifi" and f.asset == "app-01"
+    ]
+    assert certifi
+    assert all(f.resolved_at == t2 for f in certifi)
+    assert by_asset["app-01"].findings.resolved == len(certifi)
+    assert by_asset["app-01"].changed
+
+    # rolled back: the same findings re-open (same ids, first_seen kept)
+    t3 = t2 + dt.timedelta(days=1)
+    report = scan(store, inventories, now=t3)
+    assert [a.asset for a in report.assets if a.matched] == ["app-01"]
+    assert {a.asset: a for a in report.assets}["app-01"].findings.reopened == len(certifi)
+    back = [f for f in store.findings() if f.package == "certifi" and f.asset == "app-01"]
+    assert sorted(f.id for f in back) == sorted(f.id for f in certifi)
+    assert {f.first_seen for f in back} == {T0}
+    assert _rows(store.findings()) == _expected()
+
+
+def _open_counts(store: Store) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for f in store.findings():
+        counts[f.asset] = counts.get(f.asset, 0) + 1
+    return counts
+
+
+def test_changed_advisories_rematch_every_asset(store: Store, inventories: list[Inventory]) -> None:
+    """An advisory update invalidates the skip: all assets are matched again, from the store."""
+    scan(store, inventories, now=T0)
+    adv = store.get_advisory("PYSEC-2022-42986")
+    assert adv is not None
+    with store.transaction() as conn:
+        changed = dataclasses.replace(
+            adv, modified=adv.modified + dt.timedelta(days=1), summary=adv.summary + " (updated)"
+        )
+        assert store.upsert_advisories(conn, [changed], T0).updated == 1
+        store.rebuild_vulnerabilities(conn)
+    digest_only = [dataclasses.replace(prepare_inventory(inv), rows=None) for inv in inventories]
+    report = scan(store, digest_only, now=T0 + dt.timedelta(days=1))
+    assert all(a.matched and not a.changed for a in report.assets)
+    assert _rows(store.findings()) == _expected()
+    again = scan(store, digest_only, now=T0 + dt.timedelta(days=2))
+    assert not any(a.matched for a in again.assets)
+
+
+def test_digest_only_inventory_must_be_the_stored_one(
+    store: Store, inventories: list[Inventory]
+) -> None:
+    unknown: PreparedInventory = dataclasses.replace(
+        prepare_inventory(inventories[0]), rows=None, digest="0" * 64
+    )
+    with pytest.raises(StoreError, match="the full inventory is needed"):
+        scan(store, [unknown], now=T0)
+    assert store.counts()["assets"] == 0  # the failed batch left nothing behind
