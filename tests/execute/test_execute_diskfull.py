@@ -27,7 +27,10 @@ CACHE = Path.home() / ".cache" / "patchwarden-tests" / "wheels"
 @pytest.fixture
 def tiny_fs(tmp_path: Path) -> Iterator[Path]:
     """A 4 MiB tmpfs mounted at ``tmp_path/fs`` (unmounted at the end)."""
-    if subprocess.run(["id", "-u"], capture_output=True, text=True).stdout.strip() != "0":
+    if (
+        subprocess.run(["id", "-u"], capture_output=True, text=True, check=True).stdout.strip()
+        != "0"
+    ):
         pytest.skip("mounting a tmpfs needs root")
     mnt = tmp_path / "fs"
     mnt.mkdir()
@@ -68,7 +71,9 @@ def test_disk_full_during_apply(tiny_fs: Path, monkeypatch: pytest.MonkeyPatch) 
             pass
     host = Host(name=AssetId("full"), python=str(python))
     change = Change(
-        manager=PackageManager.PIP, ecosystem="PyPI", targets=(Pin(name="urllib3", version="1.24.2"),)
+        manager=PackageManager.PIP,
+        ecosystem="PyPI",
+        targets=(Pin(name="urllib3", version="1.24.2"),),
     )
 
     async def go() -> object:

@@ -109,7 +109,7 @@ def _apply(host: Host, change: Change, runs: Path) -> object:
         log = RunLog.create(runs, command=["test"], backend="ssh")
         async with SshExecutor(runlog=log) as ex:
             outcome = await ex.apply(host, [change])
-        log.outcome(outcome)  # type: ignore[arg-type]
+        log.outcome(outcome)
         log.close(0)
         return outcome
 

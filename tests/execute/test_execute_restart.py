@@ -66,7 +66,9 @@ def test_replaced_library_is_detected(mapped: tuple[subprocess.Popen[bytes], Pat
     assert found.pid == proc.pid
     assert str(lib) in found.files
     # the host-side shell scan sees the same process through "(deleted)"
-    out = subprocess.run(["sh", "-c", RESTART_SCAN_SCRIPT], capture_output=True, text=True)
+    out = subprocess.run(
+        ["sh", "-c", RESTART_SCAN_SCRIPT], capture_output=True, text=True, check=True
+    )
     report = parse_restart_scan(out.stdout)
     assert any(p.pid == proc.pid and str(lib) in p.files for p in report.processes)
     assert report.pending

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import replace
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from patchwarden.execute import Host, Reason, SshExecutor, Step, StepKind
@@ -26,7 +26,7 @@ def _run(host: Host, step: Step) -> tuple[int | None, str, Reason | None, str]:
 
 
 def test_runs_a_command_with_quoting(ssh_host: Callable[..., Host]) -> None:
-    rc, out, reason, _ = _run(ssh_host(), _step("sh", "-c", "echo \"$0 $1\"; exit 3", "a b", "c'd"))
+    rc, out, reason, _ = _run(ssh_host(), _step("sh", "-c", 'echo "$0 $1"; exit 3', "a b", "c'd"))
     assert (rc, out, reason) == (3, "a b c'd\n", None)
 
 
@@ -51,7 +51,9 @@ def test_unreachable_port(ssh_host: Callable[..., Host], unused_port: int) -> No
     assert "cannot connect" in message
 
 
-def test_sudo_refused_for_a_user_without_rights(ssh_host: Callable[..., Host], unprivileged_user: str) -> None:
+def test_sudo_refused_for_a_user_without_rights(
+    ssh_host: Callable[..., Host], unprivileged_user: str
+) -> None:
     host = ssh_host(user=unprivileged_user)
     assert host.needs_sudo
     rc, out, reason, _ = _run(host, _step("id", "-un"))  # no root needed: runs as the user

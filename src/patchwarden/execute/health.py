@@ -9,6 +9,7 @@ Each check retries until its ``timeout`` passes (services take a moment to come 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -115,10 +116,8 @@ async def tcp_open(address: str, port: int, *, timeout: float = 5.0) -> bool:
     except (OSError, TimeoutError):
         return False
     writer.close()
-    try:
+    with contextlib.suppress(OSError):
         await writer.wait_closed()
-    except OSError:
-        pass
     return True
 
 

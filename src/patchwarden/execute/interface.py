@@ -269,7 +269,7 @@ class Executor(ABC):
     async def run(self, host: Host, step: Step) -> StepResult:
         """Run ``step`` on ``host``; connection and sudo problems come back as a reason."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 -- optional hook, not abstract
         """Release connections (default: nothing to release)."""
 
     async def __aenter__(self) -> Self:
@@ -312,12 +312,14 @@ class Executor(ABC):
             if not result.ok:
                 reason = result.reason or classify_failure(result.stderr, result.stdout)
                 message = result.message or (
-                    f"{step.kind.value} failed (exit {result.rc}): {_tail(result.stderr or result.stdout)}"
+                    f"{step.kind.value} failed (exit {result.rc}): {_tail(result.stderr or result.stdout)}"  # noqa: E501
                 )
                 if step.kind is StepKind.SNAPSHOT and not changed:
                     if result.reason is None:
                         reason = Reason.SNAPSHOT_FAILED
-                    return Skipped(host=host.name, reason=reason, message=message, steps=tuple(done))
+                    return Skipped(
+                        host=host.name, reason=reason, message=message, steps=tuple(done)
+                    )
                 if step.kind is StepKind.APPLY:
                     changed = True  # a failed install may have half-done something
                 failure = (reason, message)

@@ -23,8 +23,10 @@ class LocalExecutor(Executor):
         """Run ``step`` as a child process, with the host's command timeout."""
         argv = step.argv
         root = os.geteuid() == 0
-        if step.become and host.become is not Become.NEVER and (
-            not root or host.become is Become.ALWAYS
+        if (
+            step.become
+            and host.become is not Become.NEVER
+            and (not root or host.become is Become.ALWAYS)
         ):
             argv = ("sudo", "-n", "--", *argv)
         started = time.monotonic()

@@ -103,7 +103,7 @@ def running_kernel(proc: Path = Path("/proc")) -> str:
 
 
 _MAPS_LINE = re.compile(
-    r"^[0-9a-f]+-[0-9a-f]+ \S+ [0-9a-f]+ (?P<dev>[0-9a-f]+:[0-9a-f]+) (?P<inode>\d+)\s+(?P<path>/.*)$"
+    r"^[0-9a-f]+-[0-9a-f]+ \S+ [0-9a-f]+ (?P<dev>[0-9a-f]+:[0-9a-f]+) (?P<inode>\d+)\s+(?P<path>/.*)$"  # noqa: E501
 )
 
 
@@ -152,7 +152,9 @@ def unit_of(cgroup: str) -> str | None:
     return None
 
 
-def scan_processes(proc: Path = Path("/proc"), *, pids: Iterable[int] | None = None) -> list[StaleProcess]:
+def scan_processes(
+    proc: Path = Path("/proc"), *, pids: Iterable[int] | None = None
+) -> list[StaleProcess]:
     """Every process under ``proc`` (or only ``pids``) that maps deleted or replaced files."""
     if pids is None:
         pids = sorted(int(p.name) for p in proc.iterdir() if p.name.isdigit())
@@ -167,7 +169,9 @@ def scan_processes(proc: Path = Path("/proc"), *, pids: Iterable[int] | None = N
             continue
         files = stale_maps(maps)
         if files:
-            found.append(StaleProcess(pid=pid, command=comm, unit=unit_of(cgroup), files=tuple(files)))
+            found.append(
+                StaleProcess(pid=pid, command=comm, unit=unit_of(cgroup), files=tuple(files))
+            )
     return found
 
 

@@ -29,7 +29,7 @@ class SshExecutor(Executor):
     name = "ssh"
 
     def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+        super().__init__(**kwargs)  # type: ignore[arg-type,unused-ignore]
         self._connections: dict[tuple[str, int, str], asyncssh.SSHClientConnection] = {}
         self._locks: dict[tuple[str, int, str], asyncio.Lock] = {}
 
@@ -59,7 +59,7 @@ class SshExecutor(Executor):
                 options["client_keys"] = [str(k) for k in host.client_keys]
                 options["agent_path"] = None
             try:
-                conn = await asyncssh.connect(host.address, **options)  # type: ignore[arg-type]
+                conn = await asyncssh.connect(host.address, **options)
             except asyncssh.HostKeyNotVerifiable as exc:
                 return self._refused(host, exc)
             except asyncssh.PermissionDenied as exc:
@@ -100,7 +100,7 @@ class SshExecutor(Executor):
                 step=step,
                 rc=None,
                 reason=Reason.TIMEOUT,
-                message=f"{_where(host)}: {step.kind.value} took longer than {host.command_timeout:g} s",
+                message=f"{_where(host)}: {step.kind.value} took longer than {host.command_timeout:g} s",  # noqa: E501
             )
         except (OSError, asyncssh.Error) as exc:
             self._connections.pop((host.address, host.port, host.user), None)

@@ -1,4 +1,4 @@
-"""The step model: what patchwarden runs on a host, built from :class:`~patchwarden.prioritize.Action`.
+"""The step model: what patchwarden runs on a host, built from ``prioritize.Action``.
 
 Pure: nothing here touches a host, so ``--dry-run`` prints exactly these commands.
 
@@ -195,16 +195,20 @@ _PIP_LIST_SCRIPT = _PIP_LIST.replace(
     "except ImportError:\n    from pip._vendor.packaging.utils import canonicalize_name as c\n",
 )
 
-_DPKG_FORMAT = "${Package}\\t${Version}\\t${source:Package}\\t${source:Version}\\t${db:Status-Abbrev}\\n"
+_DPKG_FORMAT = (
+    "${Package}\\t${Version}\\t${source:Package}\\t${source:Version}\\t${db:Status-Abbrev}\\n"
+)
 
 
-def snapshot_step(change: Change, *, python: str = "python3", kind: StepKind = StepKind.SNAPSHOT) -> Step:
+def snapshot_step(
+    change: Change, *, python: str = "python3", kind: StepKind = StepKind.SNAPSHOT
+) -> Step:
     """List the change's packages at their installed versions (also used to verify).
 
     >>> ch = Change(manager=PackageManager.APT, ecosystem="Debian:12",
     ...             targets=(Pin(name="libssl3", version="3.0.17-1~deb12u3"),))
-    >>> snapshot_step(ch).command_line
-    "dpkg-query -W -f '${Package}\\\\t${Version}\\\\t${source:Package}\\\\t${source:Version}\\\\t${db:Status-Abbrev}\\\\n' libssl3"
+    >>> snapshot_step(ch).argv[:3], snapshot_step(ch).argv[-1]
+    (('dpkg-query', '-W', '-f'), 'libssl3')
     """
     names = tuple(p.name for p in change.targets)
     match change.manager:
@@ -301,9 +305,9 @@ def parse_listing(change: Change, stdout: str) -> dict[str, str]:
         cols = line.split("\t")
         if len(cols) < 2:
             continue
-        if change.manager is PackageManager.APT and len(cols) >= 5:
-            if cols[4].strip()[:2] not in {"ii", "hi"}:
-                continue
+        apt = change.manager is PackageManager.APT
+        if apt and len(cols) >= 5 and cols[4].strip()[:2] not in {"ii", "hi"}:
+            continue
         version = cols[1].strip()
         if change.manager is PackageManager.DNF and version.startswith("0:"):
             version = version[2:]
@@ -312,9 +316,7 @@ def parse_listing(change: Change, stdout: str) -> dict[str, str]:
     return found
 
 
-def plan_host(
-    changes: Sequence[Change], *, python: str = "python3"
-) -> list[Step]:
+def plan_host(changes: Sequence[Change], *, python: str = "python3") -> list[Step]:
     """The forward steps of one host, in order (snapshot, apply, verify per change).
 
     Health checks and the restart check run after every change is verified; rollback steps are
