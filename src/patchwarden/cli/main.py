@@ -28,6 +28,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from patchwarden import __version__
+from patchwarden.cli.execute_cmd import execute_app
 from patchwarden.cli.progress import RichObserver
 from patchwarden.cli.vex_cmd import statement_json, vex_app
 from patchwarden.cli.report_cmd import report_app
@@ -946,6 +947,7 @@ assets_app = typer.Typer(
     invoke_without_command=True,
 )
 app.add_typer(assets_app, name="assets")
+app.add_typer(execute_app, name="execute")
 
 
 @assets_app.callback()
