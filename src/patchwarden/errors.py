@@ -19,6 +19,9 @@ Every error a caller can act on is a subclass of :class:`PatchwardenError`. Only
     │                                      with file, line and field
     ├── PolicyError                        the policy file is invalid; lists every problem found
     │                                      with file, line and field
+    ├── GovernError                        a decision that is not allowed: approving a change
+    │                                      that is not pending, approving one's own plan,
+    │                                      an exception without reason or with a past expiry
     └── StoreError                         the database cannot be opened, migrated or written
         └── NotFound                       an id the caller named does not exist
 
@@ -122,3 +125,7 @@ class StoreError(PatchwardenError):
 
 class NotFound(StoreError):
     """An object the caller named (asset, finding, advisory) does not exist."""
+
+
+class GovernError(PatchwardenError):
+    """A governance decision that is not allowed (wrong state, four eyes, bad expiry)."""

@@ -39,6 +39,7 @@ from patchwarden.errors import (
     PolicyError,
     StoreError,
 )
+from patchwarden.govern import in_force_acceptances, prioritised
 from patchwarden.intel import READERS
 from patchwarden.inventory import collect_fleet_asset, load_sbom, scan_root
 from patchwarden.inventory.fleet import load_fleet
@@ -565,6 +566,12 @@ def findings_cmd(
             help="risk: the risk score (see `explain`); severity: KEV, severity, CVSS, EPSS.",
         ),
     ] = SortOrder.RISK,
+    show_excepted: Annotated[
+        bool,
+        typer.Option(
+            "--show-excepted", help="Include findings under a risk acceptance (`except`)."
+        ),
+    ] = False,
 ) -> None:
     """List open findings, most urgent first (by risk score unless --sort severity).
 
@@ -596,6 +603,8 @@ def findings_cmd(
         )
         hidden = vex_suppressions(store, rows)
         rows = [f for f in rows if show_suppressed or f.id not in hidden]
+        accepted = in_force_acceptances(store)
+        rows = [f for f in rows if show_excepted or f.id not in accepted]
         scored = score_findings(store, rows, _policy().risk)
     if sort is SortOrder.SEVERITY:
         order = {f.id: i for i, f in enumerate(rows)}
@@ -605,6 +614,12 @@ def findings_cmd(
         for item, x in zip(items, scored, strict=True):
             if x.finding.id in hidden:
                 item["suppressed_by"] = statement_json(hidden[x.finding.id])
+            if (a := accepted.get(x.finding.id)) is not None:
+                item["accepted"] = {
+                    "owner": a.owner,
+                    "reason": a.reason,
+                    "until": a.expires.isoformat(),
+                }
         _print_json(items)
     else:
         _findings_table(scored, limit)
@@ -685,8 +700,8 @@ def _findings_table(rows: list[ScoredFinding], limit: int) -> None:
 
 
 def _scored_open(store: Store, assets: tuple[str, ...] = ()) -> list[ScoredFinding]:
-    rows = store.findings(FindingFilter(assets=assets))
-    return score_findings(store, rows, _policy().risk)
+    """Open findings to remediate: without VEX suppressions and risk acceptances in force."""
+    return prioritised(store, _policy(), flt=FindingFilter(assets=assets)).active
 
 
 def action_json(a: Action) -> dict[str, Any]:
@@ -1060,3 +1075,8 @@ def run() -> None:
         sys.exit(130)
     except BrokenPipeError:
         os._exit(0)
+
+
+# Commands defined in their own modules register themselves on `app` when imported; they use
+# the helpers above, so they are imported last.
+from patchwarden.cli import plan_cmd  # noqa: E402, F401

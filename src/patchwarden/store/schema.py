@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -221,6 +222,102 @@ findings = Table(
     Index("ix_findings_open", "resolved_at", "asset_id"),
     Index("ix_findings_vulnerability", "vulnerability"),
 )
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("inputs_digest", String(64), nullable=False),
+    Column("details", Text, nullable=False),
+    Column("key_id", String(16)),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_log_hash", "hash"),
+    Index("ix_audit_log_at", "at"),
+)
+"""The hash-chained audit trail (see :mod:`patchwarden.audit`); rows are only ever appended.
+
+``details`` is the canonical JSON text that was hashed (text, not a JSON column, so that no
+backend re-serialises it)."""
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+"""One row (``id = 1``): the last appended entry's seq and hash. Every append updates it
+first, which serialises concurrent writers on both backends."""
+
+risk_acceptances = Table(
+    "risk_acceptances",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("finding_id", Integer, ForeignKey("findings.id", ondelete="CASCADE"), nullable=False),
+    Column("owner", String(255), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime()),
+    Column("revoked_by", String(255)),
+    Column("expiry_recorded_at", UtcDateTime()),
+    Index("ix_risk_acceptances_finding", "finding_id"),
+)
+"""Exceptions (risk acceptance) on findings: owner, reason, expiry; an expired one re-opens
+the finding."""
+
+plans = Table(
+    "plans",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("policy_digest", String(64), nullable=False),
+    Column("summary", JSON, nullable=False),
+    Column("unscheduled", JSON, nullable=False),
+)
+"""A remediation plan as the scheduler produced it (changes in ``changes``)."""
+
+changes = Table(
+    "changes",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("plan_id", Integer, ForeignKey("plans.id", ondelete="CASCADE"), nullable=False),
+    Column("asset_id", String(255), nullable=False),
+    Column("slot_start", UtcDateTime()),
+    Column("slot_end", UtcDateTime()),
+    Column("ring", String(32), nullable=False),
+    Column("wave", Integer, nullable=False),
+    Column("gate", String(32), nullable=False),
+    Column("gate_rule", Text, nullable=False),
+    Column("sla_deadline", UtcDateTime()),
+    Column("breach", Boolean, nullable=False),
+    Column("emergency", Boolean, nullable=False),
+    Column("disruption", String(16), nullable=False),
+    Column("actions", JSON, nullable=False),
+    Column("status", String(32), nullable=False),
+    Index("ix_changes_plan", "plan_id"),
+)
+"""One asset's actions in one slot; ``status`` is pending_approval, approved, rejected, ..."""
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("change_id", String(64), ForeignKey("changes.id", ondelete="CASCADE"), nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Index("ix_approvals_change", "change_id"),
+)
+"""Every approve / reject decision on a change: who, when, why."""
 
 vex_statements = Table(
     "vex_statements",
