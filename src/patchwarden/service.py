@@ -18,8 +18,10 @@ from typing import Any, Protocol
 
 from sqlalchemy.engine import Connection
 
+from patchwarden import audit
 from patchwarden.ecosystems import Ecosystem, normalize_name
 from patchwarden.errors import (
+    FeedFormatError,
     InvalidVersion,
     PatchwardenError,
     Problem,
@@ -131,8 +133,13 @@ def import_feeds(
     fmt: str | None = None,
     observer: Observer | None = None,
     now: dt.datetime | None = None,
+    actor: str | None = None,
 ) -> ImportReport:
-    """Import every path; each path commits as a whole or not at all."""
+    """Import every path; each path commits as a whole or not at all.
+
+    Each imported path appends a ``feed.import`` audit entry (``actor`` defaults to
+    :func:`patchwarden.audit.default_actor`) in the same transaction.
+    """
     obs = observer or NullObserver()
     now = now or _now()
     report = ImportReport()
@@ -146,6 +153,7 @@ def import_feeds(
             obs.stage(f"importing {path} ({reader.name})")
             with store.transaction() as conn:
                 changed |= _import_one(store, conn, reader, path, item, obs, now)
+                _audit_import(conn, actor or audit.default_actor(), path, item)
         except PatchwardenError as exc:
             item.error = str(exc)
             item.advisories, item.kev, item.epss = AdvisoryCounts(), 0, 0
@@ -156,6 +164,28 @@ def import_feeds(
     else:
         report.vulnerabilities = store.counts()["vulnerabilities"]
     return report
+
+
+def _audit_import(conn: Connection, actor: str, path: Path, item: FileImport) -> None:
+    try:
+        sha256 = audit.file_digest(path)
+    except OSError as exc:
+        raise FeedFormatError(f"{path}: cannot read it again to digest it: {exc}") from exc
+    audit.append(
+        conn,
+        actor=actor,
+        action=audit.Action.FEED_IMPORT,
+        subject=str(path),
+        inputs={"path": str(path), "reader": item.reader, "sha256": sha256},
+        details={
+            "reader": item.reader,
+            "sha256": sha256,
+            "advisories": item.advisories,
+            "kev": item.kev,
+            "epss": item.epss,
+            "problems": len(item.problems),
+        },
+    )
 
 
 def _import_one(
@@ -388,6 +418,8 @@ class _ScanState:
     canon: dict[str, VulnId] = field(default_factory=dict)
     package_ids: dict[str, int] = field(default_factory=dict)
     skips: set[Skip] = field(default_factory=set)
+    actor: str = ""
+    """Who the ``scan`` audit entries name."""
     drafts: dict[Any, list[FindingDraft]] = field(default_factory=dict)
 
 
@@ -398,6 +430,7 @@ def scan(
     observer: Observer | None = None,
     now: dt.datetime | None = None,
     batch_size: int = _SCAN_BATCH,
+    actor: str | None = None,
 ) -> ScanReport:
     """Match every inventory against the stored advisories and update findings.
 
@@ -405,13 +438,17 @@ def scan(
     synced in one transaction (a failure leaves no half-written asset). Identical
     (ecosystem, package, version) keys across assets are matched once per scan. An asset
     whose inventory digest and advisory set are both unchanged since it was last matched is
-    not matched again (incremental scan): its open findings are marked seen.
+    not matched again (incremental scan): its open findings are marked seen. Each asset
+    appends a ``scan`` audit entry in its batch's transaction (``actor`` defaults to
+    :func:`patchwarden.audit.default_actor`).
     """
     obs = observer or NullObserver()
     now = now or _now()
     report = ScanReport()
     with store.transaction() as conn:
-        state = _ScanState(advisory_digest=store._advisory_digest(conn))
+        state = _ScanState(
+            advisory_digest=store._advisory_digest(conn), actor=actor or audit.default_actor()
+        )
     obs.stage("scanning")
     batch: list[PreparedInventory] = []
     ids: set[str] = set()
@@ -497,7 +534,27 @@ def _scan_batch(
             open_counts = store._touch_unchanged(conn, unchanged, now)
             for asset_id in unchanged:
                 results[asset_id].findings = SyncCounts(still_open=open_counts.get(asset_id, 0))
+        audit.append_many(conn, [_scan_event(p, results[p.asset.id], state) for p in batch])
     report.assets.extend(results[p.asset.id] for p in batch)
+
+
+def _scan_event(p: PreparedInventory, scanned: AssetScan, state: _ScanState) -> audit.AuditEvent:
+    return audit.AuditEvent(
+        actor=state.actor,
+        action=audit.Action.SCAN,
+        subject=p.asset.id,
+        inputs={
+            "inventory_digest": p.digest,
+            "advisory_digest": state.advisory_digest,
+            "source": p.source,
+        },
+        details={
+            "packages": scanned.packages,
+            "matched": scanned.matched,
+            "inventory_changed": scanned.changed,
+            "findings": scanned.findings,
+        },
+    )
 
 
 def _match_new_keys(

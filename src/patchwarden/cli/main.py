@@ -7,6 +7,7 @@ Exit codes (stable, for CI gating):
 * 2 - bad usage or bad input: nothing was done (unreadable fleet file, unknown option, ...)
 * 3 - partial: some records or assets were skipped with a reported reason, the rest was done
 * 4 - the database could not be opened or written
+* 5 - ``audit verify``: the audit trail was tampered with (the first bad entry is named)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from rich.table import Table
 
 from patchwarden import __version__
 from patchwarden.cli.execute_cmd import execute_app
+from patchwarden.cli.audit_cmd import audit_app, record_asset_update
 from patchwarden.cli.progress import RichObserver
 from patchwarden.cli.vex_cmd import statement_json, vex_app
 from patchwarden.cli.report_cmd import report_app
@@ -110,6 +112,7 @@ from patchwarden.cli.image_cmd import image_app  # noqa: E402 - sub-app register
 
 app.add_typer(image_app, name="image")
 app.add_typer(report_app, name="report")
+app.add_typer(audit_app, name="audit")
 
 
 class SortOrder(StrEnum):
@@ -1056,6 +1059,7 @@ def assets_set(
                 changes[key] = value
         updated = replace(current, **changes)
         store.update_asset(updated)
+        record_asset_update(store, current, updated)
     out.print(
         f"{escape(updated.id)}: {updated.environment.value}, criticality {updated.criticality}, "
         f"{'internet-exposed' if updated.internet_exposed else 'not exposed'}, "
