@@ -16,10 +16,10 @@ from typing import Annotated, TextIO
 import typer
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy.engine import Connection
 
 from patchwarden import audit
 from patchwarden.model import Asset
-from patchwarden.store import Store
 
 TAMPERED = 5
 """Exit code of ``audit verify`` when the chain does not verify."""
@@ -192,25 +192,24 @@ def _short(details: object, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def record_asset_update(store: Store, old: Asset, new: Asset) -> None:
+def record_asset_update(conn: Connection, old: Asset, new: Asset) -> None:
     """Append an ``asset.update`` entry with the old and new values of the changed fields.
 
-    Runs in its own transaction right after :meth:`Store.update_asset` (which opens its own),
-    so the two are not atomic; nothing is appended when nothing changed.
+    Runs on ``conn``, in the same transaction as :meth:`Store.update_asset`; nothing is
+    appended when nothing changed.
     """
     fields = [f.name for f in dataclasses.fields(Asset) if f.name != "id"]
     changed = [n for n in fields if getattr(old, n) != getattr(new, n)]
     if not changed:
         return
-    with store.transaction() as conn:
-        audit.append(
-            conn,
-            actor=audit.default_actor(),
-            action=audit.Action.ASSET_UPDATE,
-            subject=new.id,
-            inputs={"asset": new.id, "new": {n: getattr(new, n) for n in fields}},
-            details={
-                "old": {n: getattr(old, n) for n in changed},
-                "new": {n: getattr(new, n) for n in changed},
-            },
-        )
+    audit.append(
+        conn,
+        actor=audit.default_actor(),
+        action=audit.Action.ASSET_UPDATE,
+        subject=new.id,
+        inputs={"asset": new.id, "new": {n: getattr(new, n) for n in fields}},
+        details={
+            "old": {n: getattr(old, n) for n in changed},
+            "new": {n: getattr(new, n) for n in changed},
+        },
+    )

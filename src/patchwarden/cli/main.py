@@ -1058,8 +1058,9 @@ def assets_set(
             if value is not None:
                 changes[key] = value
         updated = replace(current, **changes)
-        store.update_asset(updated)
-        record_asset_update(store, current, updated)
+        with store.transaction() as conn:
+            store.update_asset(updated, conn=conn)
+            record_asset_update(conn, current, updated)
     out.print(
         f"{escape(updated.id)}: {updated.environment.value}, criticality {updated.criticality}, "
         f"{'internet-exposed' if updated.internet_exposed else 'not exposed'}, "

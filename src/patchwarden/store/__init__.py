@@ -689,26 +689,33 @@ class Store:
         """One asset's context."""
         return self.assets_by_id([asset_id]).get(asset_id)
 
-    def update_asset(self, asset: Asset) -> None:
-        """Replace an existing asset's context (environment, criticality, exposure, ...)."""
-        with self.transaction() as conn:
-            done = conn.execute(
-                t.assets.update()
-                .where(t.assets.c.id == asset.id)
-                .values(
-                    kind=asset.kind.value,
-                    environment=asset.environment.value,
-                    criticality=asset.criticality,
-                    internet_exposed=asset.internet_exposed,
-                    data_sensitivity=asset.data_sensitivity,
-                    service=asset.service,
-                    owner=asset.owner,
-                    tags=list(asset.tags),
-                    maintenance_window=asset.maintenance_window,
-                )
+    def update_asset(self, asset: Asset, *, conn: Connection | None = None) -> None:
+        """Replace an existing asset's context (environment, criticality, exposure, ...).
+
+        With ``conn`` it runs in the caller's transaction (so an audit entry can commit with
+        it); without, in a transaction of its own.
+        """
+        if conn is None:
+            with self.transaction() as own:
+                self.update_asset(asset, conn=own)
+            return
+        done = conn.execute(
+            t.assets.update()
+            .where(t.assets.c.id == asset.id)
+            .values(
+                kind=asset.kind.value,
+                environment=asset.environment.value,
+                criticality=asset.criticality,
+                internet_exposed=asset.internet_exposed,
+                data_sensitivity=asset.data_sensitivity,
+                service=asset.service,
+                owner=asset.owner,
+                tags=list(asset.tags),
+                maintenance_window=asset.maintenance_window,
             )
-            if done.rowcount != 1:
-                raise NotFound(f"no asset {asset.id!r}")
+        )
+        if done.rowcount != 1:
+            raise NotFound(f"no asset {asset.id!r}")
 
     # ------------------------------------------------------------------ findings
 
