@@ -18,6 +18,7 @@ from patchwarden.inventory.dpkg import DpkgCollector
 from patchwarden.inventory.fleet import FleetAsset
 from patchwarden.inventory.interface import Collector
 from patchwarden.inventory.npm import NpmCollector
+from patchwarden.inventory.oci import scan_image
 from patchwarden.inventory.osrelease import read_os_release
 from patchwarden.inventory.python import PythonCollector
 from patchwarden.inventory.rpm import RpmCollector
@@ -77,7 +78,9 @@ def collect_fleet_asset(fa: FleetAsset) -> Inventory:
     """One Inventory from every source a fleet-file asset names.
 
     The distro is read from the root's os-release when there is a root and it has one, else
-    taken from the ``distro`` field. Identical packages found twice are kept once.
+    taken from the ``distro`` field. Identical packages found twice are kept once. An
+    ``image`` is scanned layer by layer (:func:`~patchwarden.inventory.oci.scan_image`); its
+    os-release gives the distro when neither the root nor the ``distro`` field does.
     """
     src = fa.sources
     distro = read_os_release(src.root) if src.root is not None else None
@@ -102,6 +105,12 @@ def collect_fleet_asset(fa: FleetAsset) -> Inventory:
         _subject, sbom_packages = load_sbom(src.sbom)
         packages.extend(sbom_packages)
         sources.append(f"sbom:{src.sbom}")
+    if src.image is not None:
+        image = scan_image(src.image, asset=fa.asset)
+        packages.extend(image.inventory.packages)
+        distro = distro or image.inventory.distro
+        digest = image.image.manifest_digest or image.image.config_digest
+        sources.append(f"image:{src.image}@{digest}")
     return Inventory(
         asset=fa.asset,
         packages=_unique(packages),

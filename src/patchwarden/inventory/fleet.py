@@ -24,6 +24,7 @@ A YAML file (one mapping with ``defaults`` and ``assets``)::
           python: path           # a site-packages folder or a python interpreter
           npm_lock: path         # a package-lock.json
           sbom: path             # a CycloneDX or SPDX JSON SBOM
+          image: path            # a docker/podman save tarball or an OCI layout folder
           distro: "Debian:12"    # the OS ecosystem when there is no os-release to read
 
 Paths are relative to the fleet file's folder (absolute paths are kept). Every problem in the
@@ -51,6 +52,7 @@ from pydantic import (
 
 from patchwarden.ecosystems import Ecosystem
 from patchwarden.errors import FleetFileError, Problem, UnknownEcosystem
+from patchwarden.inventory.oci import is_image_archive
 from patchwarden.model import Asset, AssetId, AssetKind, Environment
 from patchwarden.yamlfile import duplicate_keys, load_yaml, node_at, node_line, reason
 
@@ -65,6 +67,7 @@ SOURCE_FIELDS = (
     "python",
     "npm_lock",
     "sbom",
+    "image",
 )
 """The inventory source fields, in the order they are collected."""
 
@@ -78,6 +81,7 @@ class _InventorySpec(BaseModel):
     python: _Text | None = None
     npm_lock: _Text | None = None
     sbom: _Text | None = None
+    image: _Text | None = None
     distro: _Text | None = None
 
 
@@ -127,6 +131,8 @@ class InventorySources:
     """A ``package-lock.json``."""
     sbom: Path | None = None
     """A CycloneDX or SPDX JSON SBOM."""
+    image: Path | None = None
+    """A ``docker save`` / ``podman save`` tarball or an OCI image layout folder."""
     distro: str | None = None
     """The OS ecosystem (``Debian:12``) when no os-release can be read."""
 
@@ -276,7 +282,15 @@ def _sources(
         elif name == "root" and not target.is_dir():
             report((*loc, name), f"a filesystem root must be a folder: {str(target)!r}", record)
             ok = False
-        elif name not in {"root", "python", "rpm_list"} and not target.is_file():
+        elif name == "image" and not is_image_archive(target):
+            report(
+                (*loc, name),
+                "not an image: a tar archive (docker/podman save) or a folder with index.json"
+                f" or manifest.json is expected: {str(target)!r}",
+                record,
+            )
+            ok = False
+        elif name not in {"root", "python", "rpm_list", "image"} and not target.is_file():
             report((*loc, name), f"must be a file, not a folder: {str(target)!r}", record)
             ok = False
     if all(v is None for v in resolved.values()):
