@@ -1,5 +1,6 @@
 """The policy file (``policy.yaml``): how patchwarden weighs risk, and how it plans changes
-(SLAs, maintenance windows, freezes, rings, ``max_unavailable``, gates, target versions).
+(SLAs, maintenance windows, freezes, rings, ``max_unavailable``, gates, target versions),
+and how it rolls changes out (``rollout:``: failure threshold, concurrency, soak, restarts).
 
 Risk acceptances (exceptions) are not part of the file: the CLI records them
 (:mod:`patchwarden.plan.exceptions`).
@@ -298,6 +299,38 @@ class _ScheduleSpec(BaseModel):
     emergency_duration: _Duration = "2h"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RolloutPolicy:
+    """How ``patchwarden rollout`` runs a plan (policy ``rollout:``)."""
+
+    max_failure_rate: float = 0.2
+    """A wave whose share of failed changes is above this halts the rollout (0..1)."""
+    max_concurrency: int = 10
+    """Hosts of one wave changed at the same time."""
+    soak: dt.timedelta | None = None
+    """Time between a ring's last finished change and the next ring's start (None: the
+    ``rings.soak`` of the plan policy)."""
+    restart_services: bool = False
+    """Restart the systemd units that still run old code after a change (False: leave them,
+    the findings show as pending restart)."""
+
+
+class _RolloutSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_failure_rate: _Probability = 0.2
+    max_concurrency: Annotated[int, Field(ge=1, le=10000, strict=True)] = 10
+    soak: _Duration | None = None
+    restart_services: Annotated[bool, Field(strict=True)] = False
+
+    def build(self) -> RolloutPolicy:
+        return RolloutPolicy(
+            max_failure_rate=self.max_failure_rate,
+            max_concurrency=self.max_concurrency,
+            soak=parse_duration(self.soak) if self.soak is not None else None,
+            restart_services=self.restart_services,
+        )
+
+
 class _PolicySpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: Literal[1] = 1
@@ -310,6 +343,7 @@ class _PolicySpec(BaseModel):
     gates: list[_GateSpec] = []
     target: TargetMode = TargetMode.SMALLEST_FIX
     schedule: _ScheduleSpec = _ScheduleSpec()
+    rollout: _RolloutSpec = _RolloutSpec()
 
     def plan(self) -> PlanPolicy:
         default = PlanPolicy()
@@ -342,6 +376,8 @@ class Policy:
     plan: PlanPolicy = field(default_factory=PlanPolicy)
     """What the scheduler uses (``slas``, ``windows``, ``freezes``, ``rings``,
     ``max_unavailable``, ``gates``, ``target``, ``schedule`` sections)."""
+    rollout: RolloutPolicy = field(default_factory=RolloutPolicy)
+    """How rollouts run (``rollout:`` section)."""
     path: Path | None = None
     """The file it came from; None for the built-in default."""
 
@@ -354,7 +390,9 @@ class Policy:
 def load_policy(path: Path) -> Policy:
     """Load and validate ``policy.yaml``; raise :class:`PolicyError` listing every problem."""
     spec = load_validated(path, _PolicySpec, error=PolicyError)
-    return Policy(risk=spec.risk.weights(), plan=spec.plan(), path=path)
+    return Policy(
+        risk=spec.risk.weights(), plan=spec.plan(), rollout=spec.rollout.build(), path=path
+    )
 
 
 EXAMPLE = Path(__file__).with_name("policy.example.yaml")

@@ -26,6 +26,19 @@ A YAML file (one mapping with ``defaults`` and ``assets``)::
           sbom: path             # a CycloneDX or SPDX JSON SBOM
           image: path            # a docker/podman save tarball or an OCI layout folder
           distro: "Debian:12"    # the OS ecosystem when there is no os-release to read
+        connection:              # optional: how `patchwarden rollout` reaches the asset
+          backend: ssh           # ssh | local | simulate | ansible          (default ssh)
+          host: 10.0.0.5         # address (default: the asset name)
+          port: 22               # (default 22)
+          user: deploy           # login user; sudo -n when not root        (default root)
+          identity_file: ~/.ssh/id_ed25519   # private key (default: agent and ~/.ssh/id_*)
+          known_hosts: ~/.ssh/known_hosts    # host keys are always checked against it
+          become: auto           # auto | always | never                    (default auto)
+          python: /opt/app/venv/bin/python  # whose pip manages PyPI packages (default python3)
+          health:                # checks that must pass after a change
+            - command: [systemctl, is-active, nginx]   # or {http: URL, status: 200},
+            - tcp: "127.0.0.1:443"                     # {tcp: "HOST:PORT"}, {systemd: UNIT};
+              timeout: 30                              # each may retry for `timeout` s
 
 Paths are relative to the fleet file's folder (absolute paths are kept). Every problem in the
 file is reported at once (:class:`~patchwarden.errors.FleetFileError`), each with the file,
@@ -38,7 +51,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -48,6 +61,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationError,
+    model_validator,
 )
 
 from patchwarden.ecosystems import Ecosystem
@@ -85,6 +99,87 @@ class _InventorySpec(BaseModel):
     distro: _Text | None = None
 
 
+class _HealthSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    command: list[_Text] | _Text | None = None
+    become: StrictBool = False
+    http: _Text | None = None
+    status: Annotated[StrictInt, Field(ge=100, le=599)] = 200
+    tcp: Annotated[StrictStr, Field(pattern=r"^[^\s:]+:\d{1,5}$")] | None = None
+    systemd: _Text | None = None
+    timeout: Annotated[float, Field(ge=0, le=3600)] = 0.0
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> _HealthSpec:
+        kinds = [k for k in ("command", "http", "tcp", "systemd") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(
+                "a health check needs exactly one of command, http, tcp, systemd"
+                + (f" (got {', '.join(kinds)})" if kinds else "")
+            )
+        return self
+
+
+class _ConnectionSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    backend: Literal["ssh", "local", "simulate", "ansible"] = "ssh"
+    host: _Text | None = None
+    port: Annotated[StrictInt, Field(ge=1, le=65535)] = 22
+    user: _Text = "root"
+    identity_file: _Text | None = None
+    known_hosts: _Text | None = None
+    become: Literal["auto", "always", "never"] = "auto"
+    python: _Text = "python3"
+    health: list[_HealthSpec] = []
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Connection:
+    """How ``patchwarden rollout`` reaches one asset (the fleet file's ``connection:``)."""
+
+    backend: str = "ssh"
+    """Executor backend: ``ssh``, ``local``, ``simulate`` or ``ansible``."""
+    host: str | None = None
+    """Address (None: the asset name)."""
+    port: int = 22
+    """SSH port."""
+    user: str = "root"
+    """Login user."""
+    identity_file: str | None = None
+    """Private key file (absolute, ``~`` expanded)."""
+    known_hosts: str | None = None
+    """known_hosts file host keys are checked against (absolute; None: ``~/.ssh/known_hosts``)."""
+    become: str = "auto"
+    """``auto`` (sudo when not root), ``always`` or ``never``."""
+    python: str = "python3"
+    """The interpreter whose pip manages the asset's PyPI packages."""
+    health: tuple[dict[str, Any], ...] = ()
+    """Health checks, each one mapping with exactly one of ``command``, ``http``, ``tcp``,
+    ``systemd`` (and ``become``, ``status``, ``timeout``)."""
+
+
+def _connection(spec: _ConnectionSpec | None, base_dir: Path) -> Connection | None:
+    if spec is None:
+        return None
+
+    def path(value: str | None) -> str | None:
+        if value is None:
+            return None
+        return str((base_dir / Path(value).expanduser()).resolve())
+
+    return Connection(
+        backend=spec.backend,
+        host=spec.host,
+        port=spec.port,
+        user=spec.user,
+        identity_file=path(spec.identity_file),
+        known_hosts=path(spec.known_hosts),
+        become=spec.become,
+        python=spec.python,
+        health=tuple(h.model_dump(exclude_defaults=True) for h in spec.health),
+    )
+
+
 class _DefaultsSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: AssetKind | None = None
@@ -111,6 +206,7 @@ class _AssetSpec(BaseModel):
     tags: list[_Text] = []
     maintenance_window: _Text | None = None
     inventory: _InventorySpec
+    connection: _ConnectionSpec | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -147,6 +243,8 @@ class FleetAsset:
     """Where its packages come from."""
     line: int | None = None
     """The line of the fleet file where the asset starts."""
+    connection: Connection | None = None
+    """How a rollout reaches it (None: no ``connection:`` block)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -252,6 +350,7 @@ def load_fleet(path: Path) -> Fleet:
                     ),
                     sources=sources,
                     line=asset_line,
+                    connection=_connection(spec.connection, base_dir),
                 )
             )
     if problems:

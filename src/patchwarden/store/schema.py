@@ -332,3 +332,155 @@ vex_statements = Table(
 )
 """Imported VEX statements (issue 9); a ``not_affected`` one suppresses the findings it
 covers while it is stored. Re-importing a document replaces all of its statements."""
+
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("plan_id", Integer, ForeignKey("plans.id", ondelete="CASCADE"), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("backend", String(32), nullable=False),
+    Column("options", JSON, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime()),
+    Column("runner", String(255)),
+    Column("halt_reason", Text),
+    Column("simulated", JSON),
+    Index("ix_rollouts_plan", "plan_id"),
+)
+"""One run of a plan (issue 5): state running, completed, halted or aborted; the backend and
+options it was started with (resume uses the same); ``runner`` is ``host:pid`` of the process
+running it; ``simulated`` is the simulate backend's package table (saved with every step)."""
+
+rollout_steps = Table(
+    "rollout_steps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rollout_id", Integer, ForeignKey("rollouts.id", ondelete="CASCADE"), nullable=False),
+    Column("change_id", String(64), nullable=False),
+    Column("asset_id", String(255), nullable=False),
+    Column("ring", String(32), nullable=False),
+    Column("wave", Integer, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("step", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("outcome", JSON),
+    Column("started_at", UtcDateTime()),
+    Column("finished_at", UtcDateTime()),
+    UniqueConstraint("rollout_id", "change_id", "step"),
+    Index("ix_rollout_steps_rollout", "rollout_id", "change_id"),
+)
+"""Every step of a rollout, written before (``running``) and after (``done``/``failed``) it
+runs; the ``change`` step of each change holds its final outcome (``planned`` until then,
+``skipped`` for rejected or unapproved changes)."""
+
+rollout_hosts = Table(
+    "rollout_hosts",
+    metadata,
+    Column("asset_id", String(255), primary_key=True),
+    Column("connection", JSON, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+"""How to reach each asset (the fleet file's ``connection:`` blocks, stored by
+``rollout start --fleet``)."""
+
+pending_restarts = Table(
+    "pending_restarts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("finding_id", Integer, ForeignKey("findings.id", ondelete="CASCADE"), nullable=False),
+    Column("asset_id", String(255), nullable=False),
+    Column("rollout_id", Integer),
+    Column("units", JSON, nullable=False),
+    Column("reboot", Boolean, nullable=False),
+    Column("since", UtcDateTime(), nullable=False),
+    Column("cleared_at", UtcDateTime()),
+    Index("ix_pending_restarts_finding", "finding_id", "cleared_at"),
+)
+"""Findings whose fixed package is installed but whose old code still runs (a service to
+restart, a reboot): "pending restart" while ``cleared_at`` is NULL."""
+
+feed_sources = Table(
+    "feed_sources",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("sha256", String(64)),
+    Column("bytes", BigInteger),
+    Column("checked_at", UtcDateTime()),
+    Column("synced_at", UtcDateTime()),
+    Column("status", String(32), nullable=False),
+    Column("message", Text, nullable=False, default=""),
+)
+"""Issue 7: per download source (``kev``, ``epss``, ``nvd``, ``osv-PyPI``) the validators of
+the last download that was imported (ETag, Last-Modified, sha256) and the last outcome, so
+that ``feeds sync`` asks conditionally and says when it kept the previous data."""
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("cycle", String(64), nullable=False),
+    Column("step", String(32), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("after", String(255)),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("lease_owner", String(255)),
+    Column("lease_expires", UtcDateTime()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("started_at", UtcDateTime()),
+    Column("finished_at", UtcDateTime()),
+    Column("result", JSON),
+    Column("error", Text),
+    Index("ix_jobs_state", "state", "seq"),
+)
+"""Issue 7: the daemon's job queue. One row per step of one scheduled cycle (id
+``<cycle>:<step>``); workers claim a row with ``SELECT ... FOR UPDATE SKIP LOCKED`` and hold
+it under a lease that a crashed worker's successor takes over once it expires."""
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", Text),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("disabled_at", UtcDateTime()),
+)
+"""People and service accounts of ``patchwarden serve`` (issue 7): role viewer, operator,
+approver or admin; ``password_hash`` is ``scrypt$n$r$p$salt$hash`` (NULL: token login only)."""
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("secret_hash", Text, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("expires_at", UtcDateTime()),
+    Column("revoked_at", UtcDateTime()),
+    Index("ix_api_tokens_user", "user_id"),
+)
+"""API tokens (``pw_<id>_<secret>``); only a salted scrypt hash of the secret is stored."""
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+)
+"""Dashboard sessions: the SHA-256 of the (256-bit random) cookie value and the session's
+CSRF token."""
