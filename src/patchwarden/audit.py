@@ -104,6 +104,10 @@ class Action(StrEnum):
     ROLLOUT_STEP = "rollout.step"
     VERIFY = "verify"
     ROLLBACK = "rollback"
+    USER_CREATE = "user.create"
+    USER_UPDATE = "user.update"
+    TOKEN_CREATE = "token.create"
+    TOKEN_REVOKE = "token.revoke"
 
 
 class Tamper(StrEnum):
