@@ -36,7 +36,7 @@ mkdir -p "$OUT"
 rm -f "$DB" "$JSON"
 pw() { "$PW" --db "$DB" "$@"; }
 
-section "1/6 Import the bundled advisory snapshot (real data, old: see $DATA/SOURCES.md)"
+section "1/8 Import the bundled advisory snapshot (real data, old: see $DATA/SOURCES.md)"
 pw -q feeds import \
   "$DATA/osv" \
   "$DATA/debian/DSA/list" \
@@ -46,10 +46,10 @@ pw -q feeds import \
   "$DATA/epss/epss_scores-2026-01-30.csv.gz" \
   || fail "the bundled snapshot did not import cleanly (exit $?)"
 
-section "2/6 Scan the sample fleet ($DEMO/fleet.yaml: sample assets, real package versions)"
+section "2/8 Scan the sample fleet ($DEMO/fleet.yaml: sample assets, real package versions)"
 pw -q scan --fleet "$DEMO/fleet.yaml" || fail "the sample fleet did not scan cleanly (exit $?)"
 
-section "3/6 Scan this machine (--local)"
+section "3/8 Scan this machine (--local)"
 os_name=$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-unknown}") || os_name=unknown
 echo "This machine: $os_name (asset name: $(hostname))."
 echo "Note: the bundled snapshot has Debian advisories for buster (10) and bullseye (11) only"
@@ -65,17 +65,25 @@ case $rc in
   *) fail "scanning this machine failed (exit $rc)" ;;
 esac
 
-section "4/6 Assets"
+section "4/8 Assets"
 pw assets
 
-section "5/6 Most urgent open findings (KEV first, then severity, CVSS, EPSS)"
+section "5/8 Most urgent open findings (KEV first, then severity, CVSS, EPSS)"
 pw findings --limit 15
 
 echo
 echo "Known exploited (CISA KEV) findings:"
 pw findings --kev --limit 0
 
-section "6/6 Summary"
+section "6/8 Ranked upgrades (one action per package per asset, by risk removed)"
+pw actions --limit 10
+
+section "7/8 Plan with the demo policy ($DEMO/policy.yaml): windows, rings, gates, SLAs"
+pw --policy "$DEMO/policy.yaml" plan --html "$OUT/plan.html" --limit 10
+echo "timeline: $OUT/plan.html (approve with: PATCHWARDEN_ACTOR=alice $PW --db $DB approve CHANGE --reason ...)"
+pw report --out "$OUT/report" >/dev/null && echo "report:   $OUT/report/report.html (MTTP, exposure-days, SLA, burn-down)"
+
+section "8/8 Summary"
 pw findings --json --limit 0 > "$JSON"
 "$PY" - "$JSON" <<'PYEOF'
 import collections, json, sys

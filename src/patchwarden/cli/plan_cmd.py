@@ -102,9 +102,8 @@ def _show(p: StoredPlan, as_json: bool, html: Path | None, limit: int) -> None:
         if c["breach"]:
             due += " [red]breach[/]"
         ring = "[bold red]emergency[/]" if c["emergency"] else c["ring"]
-        ups = ", ".join(
-            f"{a['package']} {a['installed_version']}->{a['target_version']}" for a in c["actions"]
-        )
+        names = [a["package"] for a in c["actions"]]
+        ups = ", ".join(names[:3]) + (f" (+{len(names) - 3})" if len(names) > 3 else "")
         status = {
             "approved": "[green]approved[/]",
             "pending_approval": "[yellow]needs approval[/]",
