@@ -9,7 +9,7 @@ import pytest
 from patchwarden.errors import FeedFormatError, Problem
 from patchwarden.intel import detect
 from patchwarden.intel.interface import FeedInfo
-from patchwarden.intel.ubuntu_oval import UbuntuOvalReader
+from patchwarden.intel.ubuntu_oval import KERNEL_SKIP_FEED, UbuntuOvalReader
 from patchwarden.match import AdvisoryIndex, match
 from patchwarden.model import Advisory, FixState, PackageKey, SeverityScore
 
@@ -53,11 +53,15 @@ def test_subset_records() -> None:
     assert infos[0].feed == "ubuntu-oval"
     assert infos[0].version == "noble 2024-12-24T07:42:06"
     # USN-6718-3 (curl) has 4 CVEs; USN-7162-1 one; USN-6673-3, USN-6906-1 one each;
-    # USN-6663-3 none (kept under its USN id). LSN-0104-1 checks the kernel: a problem.
+    # USN-6663-3 none (kept under its USN id). LSN-0104-1 checks the running kernel:
+    # skipped by design and counted in a second FeedInfo, not a problem.
     assert "UBUNTU-24.04-USN-6663-3" in advisories
     assert all(a.affected and a.source == "ubuntu" for a in advisories.values())
-    assert [p.record for p in problems] == ["LSN-0104-1"]
-    assert "running kernel" in problems[0].reason
+    assert problems == []
+    assert infos[1].feed == KERNEL_SKIP_FEED
+    assert infos[1].version is not None
+    assert infos[1].version.startswith("1 running-kernel/livepatch definitions")
+    assert "LSN-0104-1" in infos[1].version
     crypto = advisories["UBUNTU-24.04-CVE-2024-26130"]
     assert crypto.aliases == ("CVE-2024-26130",)
     assert {a.ecosystem for a in crypto.affected} == {"Ubuntu:24.04"}
@@ -113,10 +117,13 @@ def test_detect() -> None:
 
 @pytest.mark.skipif(not FULL.exists(), reason="the shared data folder is not next to the repo")
 def test_whole_real_file() -> None:
-    advisories, problems, _ = read(FULL)
-    # 260 patch definitions: 207 with dpkg checks, 53 kernel/livepatch ones reported.
-    assert len(problems) == 53
-    assert all("running kernel" in p.reason for p in problems)
+    advisories, problems, infos = read(FULL)
+    # 260 patch definitions: 207 with dpkg checks, 53 kernel/livepatch ones skipped by design
+    # (no problem, so importing the real file is not "partial").
+    assert problems == []
+    skipped = next(i for i in infos if i.feed == KERNEL_SKIP_FEED)
+    assert skipped.version is not None
+    assert skipped.version.startswith("53 running-kernel/livepatch definitions")
     cves = {a.aliases[0] for a in advisories.values() if a.aliases}
     assert len(advisories) == 510
     assert len(cves) == 503
@@ -147,3 +154,32 @@ def test_bad_files(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(FeedFormatError, match=message) as info:
         list(UbuntuOvalReader().read(path))
     assert str(path) in str(info.value) or "warty" in str(info.value)
+
+
+def test_broken_definition_stays_a_problem(tmp_path: Path) -> None:
+    # A patch definition whose criterion names a test that is not in the file is malformed.
+    path = tmp_path / "broken.xml"
+    path.write_text(
+        '<oval_definitions xmlns="http://oval.mitre.org/XMLSchema/oval-definitions-5">'
+        '<definitions><definition id="oval:com.ubuntu.noble:def:1" class="patch">'
+        "<metadata><title>USN-1-1 -- foo vulnerability</title></metadata>"
+        '<criteria><criterion test_ref="oval:com.ubuntu.noble:tst:9"/></criteria>'
+        "</definition></definitions></oval_definitions>"
+    )
+    _, problems, infos = read(path)
+    assert [(p.record, p.field) for p in problems] == [("USN-1-1", "criteria")]
+    assert "is not defined in the file" in problems[0].reason
+    assert all(i.feed != KERNEL_SKIP_FEED for i in infos)
+
+
+def test_definition_testing_nothing_stays_a_problem(tmp_path: Path) -> None:
+    path = tmp_path / "empty.xml"
+    path.write_text(
+        '<oval_definitions xmlns="http://oval.mitre.org/XMLSchema/oval-definitions-5">'
+        '<definitions><definition id="oval:com.ubuntu.noble:def:1" class="patch">'
+        "<metadata><title>USN-2-1 -- bar vulnerability</title></metadata>"
+        "</definition></definitions></oval_definitions>"
+    )
+    _, problems, _ = read(path)
+    assert [p.record for p in problems] == ["USN-2-1"]
+    assert "tests nothing" in problems[0].reason

@@ -28,9 +28,14 @@ the title in ``database_specific["names_from_title"]``. By Debian Python Policy 
 ``python3-X`` binary comes from source ``python-X`` (``python3-django`` from
 ``python-django``), which is added too (``names_from_python3_binaries``).
 
-Definitions that check the running kernel (``uname``/``variable`` tests of the Linux kernel
-and Livepatch notices) cannot be expressed as package ranges; each is reported as a
-:class:`~patchwarden.errors.Problem` naming the definition, never silently dropped.
+Definitions that check the running kernel (``uname_test``/``variable_test`` of the Linux
+kernel notices, ``file_test``/``textfilecontent54_test`` of the Livepatch notices) are not
+package advisories and cannot be expressed as package ranges. They are skipped **by design**,
+not reported as problems (the real noble file has 53 of them, and reporting them made every
+import of it "partial"): they are counted in a second :class:`FeedInfo`
+(``feed="ubuntu-oval-kernel-skipped"``, see :data:`KERNEL_SKIP_FEED`) whose ``version``
+names the count and the notices. A definition that tests nothing, or tests something else, or
+whose dpkg checks are broken, stays a :class:`~patchwarden.errors.Problem`.
 """
 
 from __future__ import annotations
@@ -84,6 +89,13 @@ _SUBJECT = re.compile(
 """A title subject that is a Debian package name (Debian Policy 5.6.1: lower case letters,
 digits, ``+ - .``) followed by the USN kind; display names ("OpenSSL update") do not match."""
 _DPKG_VERSION = re.compile(r"^(?:\d+:)?[0-9][A-Za-z0-9.+~:-]*$")
+KERNEL_SKIP_FEED = "ubuntu-oval-kernel-skipped"
+"""The :class:`FeedInfo` ``feed`` that counts the running-kernel definitions skipped by design."""
+_KERNEL_TEST_KINDS = frozenset(
+    {"uname_test", "variable_test", "file_test", "textfilecontent54_test"}
+)
+"""OVAL test kinds of Canonical's kernel (uname + kernel-version variable) and Livepatch
+(module file + livepatch status text) definitions: they check the running system, not dpkg."""
 
 
 def release_of(codename: str) -> str:
@@ -205,7 +217,8 @@ class UbuntuOvalReader(FeedReader):
     name: ClassVar[str] = "ubuntu-oval"
 
     def read(self, path: Path) -> Iterator[FeedRecord]:
-        """Yield FeedInfo, then one Advisory per CVE (or CVE-less USN), then Problems."""
+        """Yield FeedInfo (and the kernel-skip FeedInfo), one Advisory per CVE (or CVE-less USN),
+        then Problems."""
         source = str(path)
         definitions: list[_Definition] = []
         tables = _Tables()
@@ -287,6 +300,7 @@ class UbuntuOvalReader(FeedReader):
             path=source,
         )
         fallback = generated or mtime_utc(path)
+        kernel_skipped: list[str] = []
         # Per vulnerability: affected (name, fixed) -> entry data, USNs, attributes.
         per_vuln: dict[str, _Vuln] = {}
         for d in definitions:
@@ -296,10 +310,12 @@ class UbuntuOvalReader(FeedReader):
                     Problem(source=source, record=d.usn, field="criteria", reason=reason)
                 )
             if not fixes:
-                kinds = sorted(
-                    {tables.other_tests[r] for r in d.test_refs if r in tables.other_tests}
-                )
-                if not bad:
+                kinds = {tables.other_tests.get(r, "") for r in d.test_refs}
+                if bad:
+                    continue  # already reported above, per broken test
+                if kinds and kinds <= _KERNEL_TEST_KINDS:
+                    kernel_skipped.append(d.usn)
+                else:
                     problems.append(
                         Problem(
                             source=source,
@@ -307,8 +323,7 @@ class UbuntuOvalReader(FeedReader):
                             field="criteria",
                             reason=(
                                 "no dpkg version check to match (the definition tests "
-                                f"{', '.join(kinds) or 'nothing'}: the running kernel or "
-                                "livepatch state); skipped"
+                                f"{', '.join(sorted(kinds)) or 'nothing'}); skipped"
                             ),
                         )
                     )
@@ -327,6 +342,16 @@ class UbuntuOvalReader(FeedReader):
                         vuln.python_names.add("python-" + name.removeprefix("python3-"))
                 if d.subject_name:
                     vuln.title_names.add(d.subject_name)
+        if kernel_skipped:
+            yield FeedInfo(
+                feed=KERNEL_SKIP_FEED,
+                version=(
+                    f"{len(kernel_skipped)} running-kernel/livepatch definitions skipped by "
+                    f"design: {', '.join(sorted(kernel_skipped))}"
+                ),
+                date=generated or mtime_utc(path),
+                path=source,
+            )
         for vid, vuln in sorted(per_vuln.items()):
             yield self._advisory(vid, vuln, release, ecosystem, fallback)
         yield from problems

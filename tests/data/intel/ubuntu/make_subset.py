@@ -21,7 +21,7 @@ KEEP = {
     "USN-6906-1",  # python-zipp
     "USN-7000-1",  # Expat: CVEs with CVSS 3.1 vectors, source name among the binaries
     "USN-6946-1",  # Django: binaries python3-django/python-django-doc, source python-django
-    "LSN-0104-1",  # kernel livepatch: no dpkg check (reported as a problem)
+    "LSN-0104-1",  # kernel livepatch: no dpkg check (skipped by design)
 }
 NS = {
     "oval": "http://oval.mitre.org/XMLSchema/oval-common-5",
