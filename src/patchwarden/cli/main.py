@@ -1082,6 +1082,11 @@ def run() -> None:
         os._exit(0)
 
 
+from patchwarden.cli.serve_cmd import serve_cmd, users_app  # noqa: E402
+
+app.command("serve")(serve_cmd)
+app.add_typer(users_app, name="users")
+
 # Commands defined in their own modules register themselves on `app` when imported; they use
 # the helpers above, so they are imported last.
 from patchwarden.cli import plan_cmd  # noqa: E402, F401
