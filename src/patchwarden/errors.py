@@ -15,6 +15,9 @@ Every error a caller can act on is a subclass of :class:`PatchwardenError`. Only
     ├── InventoryError                     collecting what is installed on an asset
     │   ├── InventoryFormatError           an inventory file (dpkg status, SBOM, lockfile, ...)
     │   │                                  is malformed; names the file and the record/field
+    │   │   └── ManifestError              a Kubernetes manifest or ``kubectl get -o json``
+    │   │                                      document is malformed; names file, document
+    │   │                                      index and field
     │   └── FleetFileError                 the fleet file is invalid; lists every problem found
     │                                      with file, line and field
     ├── PolicyError                        the policy file is invalid; lists every problem found
@@ -99,6 +102,11 @@ class InventoryError(PatchwardenError):
 
 class InventoryFormatError(InventoryError):
     """An inventory input (dpkg status, apk db, SBOM, lockfile, saved list) is malformed."""
+
+
+class ManifestError(InventoryFormatError):
+    """A Kubernetes manifest (YAML, multi-document) or ``kubectl get -o json`` output is
+    malformed: the message names the file, the 0-based document index and the field path."""
 
 
 class FleetFileError(InventoryError):

@@ -109,8 +109,10 @@ feeds_app = typer.Typer(
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(vex_app, name="vex")
 from patchwarden.cli.image_cmd import image_app  # noqa: E402 - sub-app registered here
+from patchwarden.cli.k8s_cmd import k8s_app  # noqa: E402 - sub-app registered here
 
 app.add_typer(image_app, name="image")
+app.add_typer(k8s_app, name="k8s")
 app.add_typer(report_app, name="report")
 app.add_typer(audit_app, name="audit")
 
