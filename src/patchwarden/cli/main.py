@@ -29,11 +29,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from patchwarden import __version__
-from patchwarden.cli.execute_cmd import execute_app
 from patchwarden.cli.audit_cmd import audit_app, record_asset_update
+from patchwarden.cli.execute_cmd import execute_app
 from patchwarden.cli.progress import RichObserver
-from patchwarden.cli.vex_cmd import statement_json, vex_app
 from patchwarden.cli.report_cmd import report_app
+from patchwarden.cli.vex_cmd import statement_json, vex_app
 from patchwarden.errors import (
     FleetFileError,
     InventoryError,
@@ -1091,4 +1091,4 @@ app.add_typer(users_app, name="users")
 
 # Commands defined in their own modules register themselves on `app` when imported; they use
 # the helpers above, so they are imported last.
-from patchwarden.cli import plan_cmd  # noqa: E402, F401
+import patchwarden.cli.plan_cmd  # noqa: E402, F401
