@@ -12,6 +12,7 @@ Exit codes (stable, for CI gating):
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import socket
@@ -1090,5 +1091,6 @@ app.command("serve")(serve_cmd)
 app.add_typer(users_app, name="users")
 
 # Commands defined in their own modules register themselves on `app` when imported; they use
-# the helpers above, so they are imported last.
-import patchwarden.cli.plan_cmd  # noqa: E402, F401
+# the helpers above, so they are imported last. Add a new command module's name here.
+for _module in ("plan_cmd",):
+    importlib.import_module(f"patchwarden.cli.{_module}")
