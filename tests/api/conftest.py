@@ -4,6 +4,7 @@ every role and their API tokens, and the FastAPI app over it."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,9 +67,10 @@ def _bom(path: Path, name: str) -> Path:
     return path
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> Env:
-    """Real advisories imported, two SBOMs scanned, four users with tokens."""
+@pytest.fixture(scope="session")
+def _template(tmp_path_factory: pytest.TempPathFactory) -> Env:
+    """Real advisories imported, two SBOMs scanned, four users with tokens (built once)."""
+    tmp_path = tmp_path_factory.mktemp("api-template")
     runner = CliRunner()
     db = str(tmp_path / "pw.db")
     policy_file = tmp_path / "policy.yaml"
@@ -87,6 +89,14 @@ def env(tmp_path: Path) -> Env:
     finally:
         store.close()
     return Env(db=db, policy=load_policy(policy_file), tokens=tokens)
+
+
+@pytest.fixture
+def env(_template: Env, tmp_path: Path) -> Env:
+    """A private copy of the prepared database."""
+    db = tmp_path / "pw.db"
+    shutil.copyfile(_template.db, db)
+    return Env(db=str(db), policy=_template.policy, tokens=_template.tokens)
 
 
 @pytest.fixture
