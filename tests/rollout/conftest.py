@@ -1,0 +1,105 @@
+"""Rollout test fixtures: a store with real PyPA advisories, scanned assets and an approved plan.
+
+The sshd fixtures are tests/execute's (loaded from its conftest by path, so the same real
+private sshd on 127.0.0.1 is used).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from patchwarden.cli.main import app
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+PYPA = DATA / "e2e" / "pypa"
+NOW = "2026-11-23T08:00:00+00:00"
+
+_spec = importlib.util.spec_from_file_location(
+    "pw_execute_conftest", Path(__file__).resolve().parents[1] / "execute" / "conftest.py"
+)
+assert _spec is not None
+assert _spec.loader is not None
+_execute = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = _execute
+_spec.loader.exec_module(_execute)
+sshd = _execute.sshd
+unprivileged_user = _execute.unprivileged_user
+
+POLICY = """\
+version: 1
+windows:
+  nightly:
+    rrule: "FREQ=DAILY;BYHOUR=2;BYMINUTE=0"
+    duration: 2h
+    timezone: Europe/Berlin
+rings: {canary: 1, pilot: 1, soak: 12h}
+gates:
+  - name: everything
+    decision: auto_approve
+rollout: {max_failure_rate: %s, soak: 0m}
+"""
+
+runner = CliRunner()
+
+
+def bom(path: Path, name: str, components: dict[str, str]) -> Path:
+    """A CycloneDX SBOM of PyPI components."""
+    path.write_text(
+        json.dumps(
+            {
+                "bomFormat": "CycloneDX",
+                "specVersion": "1.5",
+                "version": 1,
+                "metadata": {"component": {"type": "application", "name": name}},
+                "components": [
+                    {"type": "library", "name": n, "version": v, "purl": f"pkg:pypi/{n}@{v}"}
+                    for n, v in components.items()
+                ],
+            }
+        )
+    )
+    return path
+
+
+def make_env(
+    tmp_path: Path,
+    assets: list[str],
+    *,
+    max_failure_rate: float = 0.2,
+    components: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """A database with ``assets`` scanned (urllib3 1.24.1 + jinja2 2.10) and a saved plan."""
+    db = str(tmp_path / "pw.db")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY % max_failure_rate)
+    env = {"PATCHWARDEN_DB": db, "PATCHWARDEN_POLICY": str(policy), "PATCHWARDEN_ACTOR": "bob"}
+    result = runner.invoke(app, ["feeds", "import", str(PYPA)], env=env)
+    assert result.exit_code == 0, result.stdout
+    for name in assets:
+        sbom = bom(
+            tmp_path / f"{name}.json", name, components or {"urllib3": "1.24.1", "jinja2": "2.10"}
+        )
+        result = runner.invoke(app, ["scan", "--sbom", str(sbom)], env=env)
+        assert result.exit_code == 0, result.stdout
+    result = runner.invoke(app, ["plan", "--now", NOW, "--json"], env=env)
+    assert result.exit_code == 0, result.stdout
+    return env
+
+
+@pytest.fixture
+def cli() -> CliRunner:
+    """The typer test runner."""
+    return runner
+
+
+@pytest.fixture
+def env_factory() -> Callable[..., dict[str, str]]:
+    """``env_factory(tmp_path, assets, max_failure_rate=0.2)``: see :func:`make_env`."""
+    return make_env
