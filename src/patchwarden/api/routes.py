@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from patchwarden import audit, auth, govern
@@ -231,6 +231,11 @@ def audit_verify(
     expect_head: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
     """Verify the hash chain (and an optional ``SEQ:HASH`` anchor); operator role."""
+    if expect_head is not None:
+        try:
+            audit.parse_anchor(expect_head)
+        except ValueError as exc:
+            raise HTTPException(400, f"expect_head: {exc}") from exc
     return audit.verify(svc.store, expect_head=expect_head).to_json()
 
 
