@@ -46,8 +46,10 @@ def bullseye(packages_file: Path, dsa_list: Path) -> None:
     rest = [s for s in stanzas if s["Package"] not in chosen and "-dbgsym" not in s["Package"]]
     for s in rng.sample(rest, max(0, POOL - len(chosen))):
         chosen[s["Package"]] = s
-    cols = ("Package", "Version", "Source", "Architecture", "Priority", "Section")
-    cols += ("Installed-Size", "Maintainer", "Description")
+    cols = (
+        *("Package", "Version", "Source", "Architecture", "Priority", "Section"),
+        *("Installed-Size", "Maintainer", "Description"),
+    )
     with (HERE / "bullseye_packages.tsv").open("w") as out:
         out.write("\t".join(cols) + "\n")
         for name in sorted(chosen):
