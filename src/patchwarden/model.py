@@ -371,3 +371,6 @@ class Finding:
     """Latest scan that saw it."""
     resolved_at: dt.datetime | None
     """When a scan first no longer saw it; None while open."""
+    pending_restart: bool = False
+    """The fixed version is installed but old code still runs (a service restart or a reboot
+    is pending): listed with the open findings until a clean restart check clears it."""

@@ -514,6 +514,7 @@ def finding_json(f: Finding) -> dict[str, Any]:
         "first_seen": f.first_seen.isoformat(),
         "last_seen": f.last_seen.isoformat(),
         "resolved_at": None if f.resolved_at is None else f.resolved_at.isoformat(),
+        "pending_restart": f.pending_restart,
     }
 
 
@@ -681,6 +682,8 @@ def _findings_table(rows: list[ScoredFinding], limit: int) -> None:
     for s in rows[: limit or None]:
         f = s.finding
         fix = f.fixed_version if f.fixed_version else f.fix_state.value.replace("_", " ")
+        if f.pending_restart:
+            fix = f"{fix} (installed; pending restart)"
         table.add_row(
             str(f.id),
             escape(f.asset),

@@ -1234,9 +1234,20 @@ def clear_pending_restarts(
     now = now or utcnow()
     p = t.pending_restarts
     with store.transaction() as conn:
+        cleared = list(
+            conn.execute(
+                sa.select(p.c.finding_id).where(p.c.asset_id == asset, p.c.cleared_at.is_(None))
+            ).scalars()
+        )
         n = conn.execute(
             p.update().where(p.c.asset_id == asset, p.c.cleared_at.is_(None)).values(cleared_at=now)
         ).rowcount
+        if cleared:  # resolved only now that the fixed code is the code that runs
+            conn.execute(
+                t.findings.update()
+                .where(t.findings.c.id.in_(cleared), t.findings.c.resolved_at.is_not(None))
+                .values(resolved_at=now)
+            )
         if n:
             audit.append(
                 conn,

@@ -827,8 +827,14 @@ class Store:
         query = sa.select(
             t.findings, v.aliases, v.severity, v.cvss_score.label("cvss_score")
         ).outerjoin(t.vulnerabilities, v.id == f.vulnerability)
+        pending = (
+            sa.select(t.pending_restarts.c.finding_id)
+            .where(t.pending_restarts.c.cleared_at.is_(None))
+            .scalar_subquery()
+        )
         if not flt.include_resolved:
-            query = query.where(f.resolved_at.is_(None))
+            # a finding fixed on disk but still running old code is not resolved yet
+            query = query.where(sa.or_(f.resolved_at.is_(None), f.id.in_(pending)))
         if flt.assets:
             query = query.where(f.asset_id.in_(flt.assets))
         if flt.packages:
@@ -839,6 +845,13 @@ class Store:
             query = query.where(f.vulnerability == flt.vulnerability)
         with self.engine.connect() as conn:
             rows = list(conn.execute(query))
+            restarting = set(
+                conn.execute(
+                    sa.select(t.pending_restarts.c.finding_id).where(
+                        t.pending_restarts.c.cleared_at.is_(None)
+                    )
+                ).scalars()
+            )
             cves = {
                 i
                 for r in rows
@@ -879,7 +892,8 @@ class Store:
                 epss_percentile=None if top is None else top[1],
                 first_seen=r.first_seen,
                 last_seen=r.last_seen,
-                resolved_at=r.resolved_at,
+                resolved_at=None if r.id in restarting else r.resolved_at,
+                pending_restart=r.id in restarting,
             )
             if flt.kev_only and not finding.kev:
                 continue
