@@ -10,6 +10,7 @@ command -v rpm >/dev/null || need+=(rpm)
 command -v node >/dev/null || need+=(nodejs npm)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)  # execute tests: a private sshd on 127.0.0.1
 command -v sudo >/dev/null || need+=(sudo)
+[ -x /usr/bin/chromium ] || need+=(chromium)  # web tests: Playwright drives Debian's chromium
 if ((${#need[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing reference tools: ${need[*]}"
