@@ -382,8 +382,10 @@ def test_demo_script_runs(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    for header in ("1/6", "2/6", "3/6", "4/6", "5/6", "6/6"):
-        assert f"==== {header} " in result.stdout
+    for step in range(1, 9):
+        assert f"==== {step}/8 " in result.stdout
+    assert (tmp_path / "plan.html").is_file()
+    assert (tmp_path / "report" / "report.html").is_file()
     assert "predates bookworm" in result.stdout
     rows = json.loads((tmp_path / "findings.json").read_text(encoding="utf-8"))
     assert len([r for r in rows if r["asset"] in {"web-01", "app-01", "edge-proxy"}]) == 76
