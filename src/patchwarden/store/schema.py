@@ -484,3 +484,19 @@ web_sessions = Table(
 )
 """Dashboard sessions: the SHA-256 of the (256-bit random) cookie value and the session's
 CSRF token."""
+
+learn_models = Table(
+    "learn_models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("trained_at", UtcDateTime(), nullable=False),
+    Column("trigger", String(64), nullable=False),
+    Column("method", String(32), nullable=False),
+    Column("observations", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("data_digest", String(64), nullable=False),
+    Column("params", JSON, nullable=False),
+)
+"""Fitted patch-failure models (issue 6 section 2), newest last: when and why each was trained
+(``trigger``: ``rollout:N`` or ``cli``), on how many outcomes (and a digest of them), and the
+fitted parameters (:meth:`patchwarden.learn.model.FailureModel.to_json`)."""
