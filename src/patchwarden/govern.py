@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -22,11 +23,15 @@ import sqlalchemy as sa
 
 from patchwarden import audit
 from patchwarden.errors import GovernError, NotFound
+from patchwarden.learn.model import Prediction
+from patchwarden.learn.store import asset_distros, current_model, predict_actions
+from patchwarden.model import AssetId
 from patchwarden.plan import (
     Change,
     GateDecision,
     Plan,
     RiskAcceptance,
+    retarget,
     schedule,
     split_exceptions,
 )
@@ -304,7 +309,10 @@ def policy_digest(policy: Policy) -> str:
     return hashlib.sha256(repr((policy.risk, policy.plan)).encode()).hexdigest()
 
 
-def _action_json(change: Change) -> list[dict[str, Any]]:
+def _action_json(
+    change: Change, predictions: Mapping[str, Prediction] | None = None
+) -> list[dict[str, Any]]:
+    predictions = predictions or {}
     return [
         {
             "id": a.id,
@@ -316,9 +324,20 @@ def _action_json(change: Change) -> list[dict[str, Any]]:
             "risk_removed": round(a.risk_removed, 4),
             "findings": [s.finding.id for s in a.closes],
             "vulnerabilities": [s.finding.vulnerability for s in a.closes],
+            **({"predicted_failure": predictions[a.id].to_json()} if a.id in predictions else {}),
         }
         for a in change.actions
     ]
+
+
+def _combined(ids: Iterable[str], predictions: Mapping[str, Prediction]) -> float | None:
+    """P(at least one action fails), as the scheduler combines them (None: any unknown)."""
+    ok = 1.0
+    for i in ids:
+        if i not in predictions:
+            return None
+        ok *= 1.0 - predictions[i].probability
+    return 1.0 - ok
 
 
 def create_plan(
@@ -328,23 +347,77 @@ def create_plan(
     actor: str,
     now: dt.datetime | None = None,
 ) -> tuple[StoredPlan, Plan]:
-    """Plan every open, non-excepted finding and save the plan (audited, one transaction)."""
+    """Plan every open, non-excepted finding and save the plan (audited, one transaction).
+
+    The patch-failure model (:mod:`patchwarden.learn`; newest stored fit, once it has
+    ``learn.min_observations`` outcomes) predicts each action's failure probability: the
+    gates see it (``predicted_failure_below``), a change above ``learn.canary_threshold`` goes
+    to the canary ring, one above ``learn.approval_threshold`` requires approval whatever the
+    gates decided, and each action's prediction and basis is saved in the change's actions.
+    """
     now = now or _now()
     prio = prioritised(store, policy, now=now)
-    actions = plan_actions(prio.active)
+    actions = retarget(plan_actions(prio.active), policy.plan.target)
     fleet = store.assets_by_id(a["id"] for a in store.assets())
     kev = store.kev_entries(
         i for s in prio.active for i in (s.finding.vulnerability, *s.finding.aliases)
     )
-    plan = schedule(actions, fleet.values(), policy.plan, now, kev=kev)
+    trained = current_model(store)
+    predictions = predict_actions(trained, actions, fleet, asset_distros(store), policy.learn)
+    by_asset: dict[AssetId, list[str]] = {}
+    for a in actions:
+        by_asset.setdefault(a.asset, []).append(a.id)
+    canary_at = policy.learn.canary_threshold
+    canary = {
+        asset
+        for asset, ids in by_asset.items()
+        if canary_at is not None and (_combined(ids, predictions) or 0.0) > canary_at
+    }
+    plan = schedule(
+        actions,
+        fleet.values(),
+        policy.plan,
+        now,
+        kev=kev,
+        predicted_failure={k: p.probability for k, p in predictions.items()} or None,
+        canary=canary,
+    )
     digest = policy_digest(policy)
+    approval_at = policy.learn.approval_threshold
+
+    def gated(c: Change) -> tuple[str, str]:
+        """(gate decision, message), the approval threshold applied over the gate."""
+        failure = _combined((a.id for a in c.actions), predictions)
+        if (
+            c.gate.decision is GateDecision.AUTO_APPROVE
+            and approval_at is not None
+            and failure is not None
+            and failure > approval_at
+        ):
+            return GateDecision.REQUIRE_APPROVAL.value, (
+                f"predicted failure {failure:.1%} > learn.approval_threshold {approval_at:.1%} "
+                f"(overrides {c.gate.message})"
+            )
+        note = "" if failure is None else f" [predicted failure {failure:.1%}]"
+        note += " [canary: predicted failure above learn.canary_threshold]" * (c.asset in canary)
+        return c.gate.decision.value, c.gate.message + note
+
+    decided = {c.id: gated(c) for c in plan.changes}
+    summary = _summary_json(plan)
+    if trained is not None:
+        summary["model"] = {
+            "id": trained.id,
+            "observations": trained.observations,
+            "used": bool(predictions),
+            "predicted_actions": len(predictions),
+        }
     with store.transaction() as conn:
         plan_id = conn.execute(
             t.plans.insert().values(
                 created_at=now,
                 created_by=actor,
                 policy_digest=digest,
-                summary=_summary_json(plan),
+                summary=summary,
                 unscheduled=[
                     {
                         "action": u.action,
@@ -367,16 +440,16 @@ def create_plan(
                 "slot_end": c.end,
                 "ring": c.ring.value,
                 "wave": c.wave,
-                "gate": c.gate.decision.value,
-                "gate_rule": c.gate.message,
+                "gate": decided[c.id][0],
+                "gate_rule": decided[c.id][1],
                 "sla_deadline": c.deadline.due,
                 "breach": c.sla_breach,
                 "emergency": c.emergency,
                 "disruption": c.disruption.value,
-                "actions": _action_json(c),
+                "actions": _action_json(c, predictions),
                 "status": (
                     ChangeStatus.APPROVED
-                    if c.gate.decision is GateDecision.AUTO_APPROVE
+                    if decided[c.id][0] == GateDecision.AUTO_APPROVE.value
                     else ChangeStatus.PENDING_APPROVAL
                 ).value,
             }
@@ -390,7 +463,7 @@ def create_plan(
                 action=audit.Action.PLAN_CREATE,
                 subject=f"plan:{pid}",
                 inputs={"policy": digest, "changes": [r["id"] for r in rows]},
-                details=_summary_json(plan),
+                details=summary,
             )
         ]
         events += [

@@ -1,6 +1,7 @@
 """The policy file (``policy.yaml``): how patchwarden weighs risk, and how it plans changes
 (SLAs, maintenance windows, freezes, rings, ``max_unavailable``, gates, target versions),
-and how it rolls changes out (``rollout:``: failure threshold, concurrency, soak, restarts).
+and how it rolls changes out (``rollout:``: failure threshold, concurrency, soak, restarts)
+and uses the patch-failure model (``learn:``: minimum outcomes, approval and canary thresholds).
 
 Risk acceptances (exceptions) are not part of the file: the CLI records them
 (:mod:`patchwarden.plan.exceptions`).
@@ -331,6 +332,34 @@ class _RolloutSpec(BaseModel):
         )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LearnPolicy:
+    """How the patch-failure model (:mod:`patchwarden.learn`) is used (policy ``learn:``)."""
+
+    min_observations: int = 20
+    """Below this many recorded rollout outcomes the model makes no predictions."""
+    approval_threshold: float | None = None
+    """A change whose predicted failure is above this requires approval, whatever the gates
+    say (None: only gate rules with ``predicted_failure_below`` use the prediction)."""
+    canary_threshold: float | None = None
+    """A change whose predicted failure is above this is placed in the canary ring (the
+    canary grows by it; None: rings ignore the prediction)."""
+
+
+class _LearnSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    min_observations: Annotated[int, Field(ge=0, le=10_000_000, strict=True)] = 20
+    approval_threshold: _Probability | None = None
+    canary_threshold: _Probability | None = None
+
+    def build(self) -> LearnPolicy:
+        return LearnPolicy(
+            min_observations=self.min_observations,
+            approval_threshold=self.approval_threshold,
+            canary_threshold=self.canary_threshold,
+        )
+
+
 class _PolicySpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: Literal[1] = 1
@@ -344,6 +373,7 @@ class _PolicySpec(BaseModel):
     target: TargetMode = TargetMode.SMALLEST_FIX
     schedule: _ScheduleSpec = _ScheduleSpec()
     rollout: _RolloutSpec = _RolloutSpec()
+    learn: _LearnSpec = _LearnSpec()
 
     def plan(self) -> PlanPolicy:
         default = PlanPolicy()
@@ -378,6 +408,8 @@ class Policy:
     ``max_unavailable``, ``gates``, ``target``, ``schedule`` sections)."""
     rollout: RolloutPolicy = field(default_factory=RolloutPolicy)
     """How rollouts run (``rollout:`` section)."""
+    learn: LearnPolicy = field(default_factory=LearnPolicy)
+    """How the patch-failure model is used (``learn:`` section)."""
     path: Path | None = None
     """The file it came from; None for the built-in default."""
 
@@ -391,7 +423,9 @@ def load_policy(path: Path) -> Policy:
     """Load and validate ``policy.yaml``; raise :class:`PolicyError` listing every problem."""
     spec = load_validated(path, _PolicySpec, error=PolicyError)
     return Policy(
-        risk=spec.risk.weights(), plan=spec.plan(), rollout=spec.rollout.build(), path=path
+        risk=spec.risk.weights(), plan=spec.plan(), rollout=spec.rollout.build(),
+        learn=spec.learn.build(),
+        path=path,
     )
 
 

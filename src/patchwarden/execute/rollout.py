@@ -751,6 +751,10 @@ def _finish(ctx: _Ctx, state: RolloutState, reason: str | None) -> None:
             details={"event": state.value, "reason": reason},
             at=now,
         )
+    # Issue 6 section 2: the patch-failure model learns from every finished rollout.
+    from patchwarden.learn.store import update_after_rollout
+
+    update_after_rollout(ctx.store, ctx.rollout_id, now=now)
 
 
 def _executor(ctx: _Ctx, asset: str) -> tuple[Executor, Host] | str:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -292,13 +292,16 @@ def schedule(
     kev: Mapping[str, KevEntry] | None = None,
     predicted_failure: Mapping[str, float] | None = None,
     metadata: MetadataHook | None = None,
+    canary: Collection[AssetId] = (),
 ) -> Plan:
     """Plan ``actions`` on the fleet ``assets`` (algorithm and guarantees: module docstring).
 
     ``assets`` is the whole fleet (replica counts for ``max_unavailable`` come from it; an
     action's asset missing from it is taken with default context). ``kev`` maps CVE ids to
     KEV entries (``Store.kev_entries``); ``predicted_failure`` maps action ids to a failure
-    probability (absent: no prediction); ``metadata`` is the package-metadata restart hook.
+    probability (absent: no prediction); ``metadata`` is the package-metadata restart hook;
+    ``canary`` names assets placed in the canary ring on top of the ring assignment (the
+    policy's ``learn.canary_threshold``: changes likely to fail go first, to a larger canary).
     """
     now = _utc(now)
     horizon_end = now + policy.horizon
@@ -329,7 +332,7 @@ def schedule(
         [p.asset for p in pending], {p.asset.id: _kind(p.actions) for p in pending}, policy.rings
     )
     for p in pending:
-        p.ring = rings[p.asset.id]
+        p.ring = Ring.CANARY if p.asset.id in canary else rings[p.asset.id]
 
     occurrences: dict[str, tuple[list[dt.datetime], list[dt.datetime]]] = {}
 

@@ -24,6 +24,17 @@ _LEFT = 330
 _WIDTH = 1100
 
 
+def _predicted(action: Mapping[str, Any]) -> str:
+    """`` (P(fail) 12.3%)`` with the basis as a tooltip, when the plan has a prediction."""
+    p = action.get("predicted_failure")
+    if not p:
+        return ""
+    return (
+        f' <span title="{html.escape(str(p.get("basis", "")))}">'
+        f"(P(fail) {float(p['probability']):.1%})</span>"
+    )
+
+
 def _x(at: dt.datetime, start: dt.datetime, span: float) -> float:
     return _LEFT + (at - start).total_seconds() / span * (_WIDTH - _LEFT - 20)
 
@@ -118,7 +129,7 @@ def render_timeline(
     ]
     for c in rows:
         ups = "<br>".join(
-            esc(f"{a['package']} {a['installed_version']} → {a['target_version']}")
+            esc(f"{a['package']} {a['installed_version']} → {a['target_version']}") + _predicted(a)
             for a in c["actions"]
         )
         slot = f"{c['slot_start']:%Y-%m-%d %H:%M}–{c['slot_end']:%H:%M}" if c["slot_start"] else ""
