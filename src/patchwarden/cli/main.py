@@ -1095,5 +1095,5 @@ app.add_typer(users_app, name="users")
 
 # Commands defined in their own modules register themselves on `app` when imported; they use
 # the helpers above, so they are imported last. Add a new command module's name here.
-for _module in ("learn_cmd", "plan_cmd", "rollout_cmd"):
+for _module in ("daemon_cmd", "learn_cmd", "plan_cmd", "rollout_cmd"):
     importlib.import_module(f"patchwarden.cli.{_module}")
