@@ -423,7 +423,9 @@ def load_policy(path: Path) -> Policy:
     """Load and validate ``policy.yaml``; raise :class:`PolicyError` listing every problem."""
     spec = load_validated(path, _PolicySpec, error=PolicyError)
     return Policy(
-        risk=spec.risk.weights(), plan=spec.plan(), rollout=spec.rollout.build(),
+        risk=spec.risk.weights(),
+        plan=spec.plan(),
+        rollout=spec.rollout.build(),
         learn=spec.learn.build(),
         path=path,
     )
