@@ -418,9 +418,9 @@ class _ScanState:
     canon: dict[str, VulnId] = field(default_factory=dict)
     package_ids: dict[str, int] = field(default_factory=dict)
     skips: set[Skip] = field(default_factory=set)
+    drafts: dict[Any, list[FindingDraft]] = field(default_factory=dict)
     actor: str = ""
     """Who the ``scan`` audit entries name."""
-    drafts: dict[Any, list[FindingDraft]] = field(default_factory=dict)
 
 
 def scan(
