@@ -18,15 +18,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from patchwarden.errors import StoreError
 from patchwarden.model import Environment, Finding
 from patchwarden.plan.sla import Deadline, SlaPolicy, finding_deadline
 from patchwarden.prioritize import ScoredFinding, score_findings
-from patchwarden.report.metrics import FindingSpan, RolloutOutcome
+from patchwarden.report.metrics import FindingSpan, RolloutOutcome, RolloutStatus
 from patchwarden.risk import RiskWeights
 from patchwarden.store import FindingFilter, Store
+from patchwarden.store.schema import UtcDateTime
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,6 +128,7 @@ def collect(
         with store.engine.connect() as conn:
             changes = _changes(conn, tables, findings)
             audit = _audit(conn, tables)
+            outcomes = _outcomes(conn, tables)
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot read plans or audit log: {exc}") from exc
     return ReportData(
@@ -135,9 +138,52 @@ def collect(
         environments=environments,
         changes=changes,
         audit=audit,
-        outcomes=(),
+        outcomes=outcomes,
         tables=tables,
     )
+
+
+_ROLLOUT_STATUS = {
+    "applied": RolloutStatus.SUCCEEDED,
+    "rolled_back": RolloutStatus.ROLLED_BACK,
+    "failed": RolloutStatus.FAILED,
+}
+
+
+def _outcomes(conn: Connection, tables: frozenset[str]) -> tuple[RolloutOutcome, ...]:
+    """Each finished change of every rollout (``rollout_steps`` rows of step ``change``).
+
+    Skipped changes (rejected, not approved, halted before they ran) are not outcomes.
+    """
+    if "rollout_steps" not in tables:
+        return ()
+    s = sa.table(
+        "rollout_steps",
+        sa.column("change_id"),
+        sa.column("asset_id"),
+        sa.column("ring"),
+        sa.column("step"),
+        sa.column("state"),
+        sa.column("outcome", sa.JSON),
+        sa.column("finished_at", UtcDateTime()),
+    )
+    rows = conn.execute(sa.select(s).where(s.c.step == "change", s.c.state.in_(("done", "failed"))))
+    out = []
+    for r in rows:
+        result = str((r.outcome or {}).get("result", ""))
+        status = _ROLLOUT_STATUS.get(result)
+        if status is None or r.finished_at is None:
+            continue
+        out.append(
+            RolloutOutcome(
+                change_id=r.change_id,
+                asset=r.asset_id,
+                status=status,
+                at=r.finished_at,
+                ring=r.ring or "",
+            )
+        )
+    return tuple(sorted(out, key=lambda o: (o.at, o.change_id, o.asset)))
 
 
 def _action_keys(actions: Any) -> set[str]:
