@@ -18,12 +18,14 @@ sync is conditional, scan merges findings, score only reads, and plan looks for 
 own job id made before making one. On SQLite (no row locks, one writer at a time) the
 compare-and-set alone keeps the guarantee; run one worker there.
 
-The rollout engine (``patchwarden.execute.rollout``) had not landed when this was written: the
-``rollout`` step is :func:`rollout_not_available`, a named no-op that logs so.
+The ``rollout`` step runs, with the rollout engine (``patchwarden.execute.rollout``), the
+approved changes of the newest plan whose maintenance window is open at that moment; the
+others are recorded as skipped (``not_due``) and wait for a later cycle.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import socket
@@ -421,15 +423,16 @@ class DaemonConfig:
     http_timeout: float = 60.0
 
 
-def rollout_not_available(job: Job, log: Log) -> dict[str, Any]:
-    """The ``rollout`` step until the rollout engine lands: does nothing, says so."""
-    log(f"{job.id}: rollout engine not available; approved changes are not run")
-    return {"skipped": "rollout engine not available"}
-
-
 def step_handlers(store: Store, config: DaemonConfig, log: Log) -> dict[str, Handler]:
     """The real pipeline steps, each idempotent."""
-    from patchwarden.govern import create_plan, prioritised
+    from patchwarden.execute.rollout import (
+        RolloutOptions,
+        RolloutState,
+        create_rollout,
+        run_rollout,
+        save_hosts,
+    )
+    from patchwarden.govern import create_plan, get_plan, latest_plan_id, prioritised
     from patchwarden.intel.sync import Syncer, sources_from
     from patchwarden.inventory import collect_fleet_asset
     from patchwarden.inventory.fleet import load_fleet
@@ -489,12 +492,57 @@ def step_handlers(store: Store, config: DaemonConfig, log: Log) -> dict[str, Han
         stored, _plan = create_plan(store, policy(), actor=actor)
         return {"plan": stored.id, "changes": len(stored.changes), "reused": False}
 
+    def rollout(job: Job) -> dict[str, Any]:
+        """Run the approved changes of the newest plan whose maintenance window is open now.
+
+        Idempotent: a re-run of the same job resumes the rollout it started instead of
+        starting another one.
+        """
+        actor = f"daemon:{job.id}"
+        with store.engine.connect() as conn:
+            started = conn.execute(
+                sa.select(t.rollouts.c.id, t.rollouts.c.state).where(
+                    t.rollouts.c.created_by == actor
+                )
+            ).first()
+        if started is not None:
+            state = started.state
+            if state == RolloutState.RUNNING.value:
+                state = asyncio.run(run_rollout(store, started.id, actor=actor))
+            return {"rollout": started.id, "state": state, "resumed": True}
+        pid = latest_plan_id(store)
+        if pid is None:
+            return {"skipped": "no plan"}
+        now = dt.datetime.now(dt.UTC)
+        due = [
+            c["id"]
+            for c in get_plan(store, pid).changes
+            if c["status"] == "approved"
+            and c["slot_start"] is not None
+            and c["slot_start"] <= now < c["slot_end"]
+        ]
+        if not due:
+            return {"plan": pid, "due": 0}
+        if config.fleet is not None:
+            save_hosts(store, load_fleet(config.fleet))
+        pol = policy()
+        rid = create_rollout(
+            store,
+            plan_id=pid,
+            options=RolloutOptions.from_policy(pol.rollout, pol.plan.rings.soak),
+            actor=actor,
+            only=due,
+        )
+        state = asyncio.run(run_rollout(store, rid, actor=actor))
+        log(f"{job.id}: rollout {rid} of plan {pid}: {state} ({len(due)} changes due)")
+        return {"rollout": rid, "plan": pid, "state": state, "changes": len(due)}
+
     return {
         Step.SYNC.value: sync,
         Step.SCAN.value: rescan,
         Step.SCORE.value: score,
         Step.PLAN.value: plan,
-        Step.ROLLOUT.value: lambda job: rollout_not_available(job, log),
+        Step.ROLLOUT.value: rollout,
     }
 
 

@@ -43,7 +43,7 @@ import datetime as dt
 import os
 import shlex
 import socket
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -133,6 +133,8 @@ class ChangeResult(StrEnum):
 
 
 SKIP_GOVERNANCE = "governance"
+SKIP_NOT_DUE = "not_due"
+"""Reason code: an approved change outside its window (daemon rollouts)."""
 """The ``reason`` of a change skipped because it is not approved."""
 
 
@@ -369,9 +371,14 @@ def create_rollout(
     options: RolloutOptions,
     actor: str,
     now: dt.datetime | None = None,
+    only: Collection[str] | None = None,
 ) -> int:
     """Record a new rollout of plan ``plan_id``: one ``change`` row per change (``planned``,
-    or ``skipped`` with the reason for changes that are not approved); audited."""
+    or ``skipped`` with the reason for changes that are not approved); audited.
+
+    ``only`` limits the rollout to those change ids (the daemon runs the changes whose
+    maintenance window is open); the others are skipped with reason ``not_due``.
+    """
     now = now or utcnow()
     with store.transaction() as conn:
         plan = conn.execute(sa.select(t.plans.c.id).where(t.plans.c.id == plan_id)).first()
@@ -402,8 +409,15 @@ def create_rollout(
         rollout_id = int(rid[0])
         rows = []
         for c in conn.execute(sa.select(t.changes).where(t.changes.c.plan_id == plan_id)):
-            if c.status == "approved":
+            if c.status == "approved" and (only is None or c.id in only):
                 state, outcome = StepState.PLANNED, None
+            elif c.status == "approved":
+                state = StepState.SKIPPED
+                outcome = {
+                    "result": ChangeResult.SKIPPED.value,
+                    "reason": SKIP_NOT_DUE,
+                    "message": "approved, but its maintenance window is not open now",
+                }
             else:
                 state = StepState.SKIPPED
                 outcome = {
