@@ -35,3 +35,20 @@ def test_report_counts_applied_and_rolled_back_changes(
     assert rates["rolled_back"] == 1
     assert rates["succeeded"] == len(ASSETS) - 1
     assert rates["rollback_rate"] == 1 / len(ASSETS)
+
+
+def test_evidence_names_the_patch_and_its_verification(
+    tmp_path: Path, env_factory: Callable[..., dict[str, str]]
+) -> None:
+    env = env_factory(tmp_path, ASSETS)
+    result = runner.invoke(app, ["rollout", "start", "--backend", "simulate", "-q"], env=env)
+    assert result.exit_code == 0, result.stdout
+    out = tmp_path / "evidence.json"
+    result = runner.invoke(app, ["report", "evidence", "--out", str(out)], env=env)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    rows = json.loads(out.read_text())
+    rows = rows["findings"] if isinstance(rows, dict) else rows
+    assert rows
+    for row in rows:
+        assert row["patched_at"] is not None
+        assert row["verified_by"] == "verify"

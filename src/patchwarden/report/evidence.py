@@ -106,7 +106,8 @@ def evidence_rows(data: ReportData) -> list[EvidenceRow]:
         )
         changes = data.changes.get(f.id, ())
         change = changes[0] if changes else None
-        change_ids = {c.change_id for c in changes}
+        # the rollout engine's step entries name their change as ``change:<id>``
+        change_ids = {c.change_id for c in changes} | {f"change:{c.change_id}" for c in changes}
         patched = _last(data.audit, "rollout.step", change_ids)
         verified = _last(data.audit, "verify", change_ids | {f"finding:{f.id}"})
         approved = next((c for c in changes if c.approved_by), None)
