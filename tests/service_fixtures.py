@@ -1,5 +1,6 @@
-"""A database with two scanned assets (prod `shop`, dev `lab`), real PyPA advisories, users of
-every role and their API tokens, and the FastAPI app over it."""
+"""Fixtures for the service tests (tests/api, tests/web), loaded as a pytest plugin by
+tests/conftest.py: a database with two scanned assets (prod `shop`, dev `lab`), real PyPA
+advisories, users of every role and their API tokens, and the FastAPI app over it."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from patchwarden.cli.main import app as cli_app
 from patchwarden.policy import Policy, load_policy
 from patchwarden.store import Store
 
-PYPA = Path(__file__).resolve().parents[1] / "data" / "e2e" / "pypa"
+PYPA = Path(__file__).resolve().parent / "data" / "e2e" / "pypa"
 POLICY = """\
 version: 1
 windows:
@@ -70,7 +71,7 @@ def _bom(path: Path, name: str) -> Path:
 @pytest.fixture(scope="session")
 def _template(tmp_path_factory: pytest.TempPathFactory) -> Env:
     """Real advisories imported, two SBOMs scanned, four users with tokens (built once)."""
-    tmp_path = tmp_path_factory.mktemp("api-template")
+    tmp_path = tmp_path_factory.mktemp("service-template")
     runner = CliRunner()
     db = str(tmp_path / "pw.db")
     policy_file = tmp_path / "policy.yaml"
