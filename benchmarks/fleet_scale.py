@@ -414,7 +414,7 @@ def _matching_comparison(store: Store, hosts: int, sample: int) -> dict[str, Any
         rows_by_host: dict[str, list[InventoryRow]] = {}
         step = max(1, hosts // sample)
         for i in range(0, hosts, step)[:sample]:
-            rows_by_host[f"host-{i:05d}"] = store._stored_rows(conn, f"host-{i:05d}")
+            rows_by_host[f"host-{i:05d}"] = store.stored_rows(conn, f"host-{i:05d}")
         lines = [
             "\t".join(r)
             for r in conn.exec_driver_sql(

@@ -447,7 +447,7 @@ def scan(
     report = ScanReport()
     with store.transaction() as conn:
         state = _ScanState(
-            advisory_digest=store._advisory_digest(conn), actor=actor or audit.default_actor()
+            advisory_digest=store.advisory_digest(conn), actor=actor or audit.default_actor()
         )
     obs.stage("scanning")
     batch: list[PreparedInventory] = []
@@ -477,7 +477,7 @@ def _scan_batch(
     now: dt.datetime,
 ) -> None:
     with store.transaction() as conn:
-        stored = store._stored_digests(conn, [p.asset.id for p in batch])
+        stored = store.stored_digests(conn, [p.asset.id for p in batch])
         rows_of: dict[str, Sequence[InventoryRow]] = {}
         for p in batch:
             old = stored.get(p.asset.id)
@@ -486,7 +486,7 @@ def _scan_batch(
             if p.rows is not None:
                 rows_of[p.asset.id] = p.rows
             elif old is not None and old[0] == p.digest:
-                rows_of[p.asset.id] = store._stored_rows(conn, p.asset.id)
+                rows_of[p.asset.id] = store.stored_rows(conn, p.asset.id)
             else:
                 raise StoreError(
                     f"asset {p.asset.id!r}: inventory digest {p.digest} is not the stored "
@@ -497,7 +497,7 @@ def _scan_batch(
         unchanged: list[str] = []
         for p in batch:
             rows = rows_of.get(p.asset.id)
-            changed = store._write_inventory(
+            changed = store.write_inventory(
                 conn,
                 asset=p.asset,
                 distro=p.distro,
@@ -531,7 +531,7 @@ def _scan_batch(
                 conn, p.asset.id, drafts, now, canonical=state.canon
             )
         if unchanged:
-            open_counts = store._touch_unchanged(conn, unchanged, now)
+            open_counts = store.touch_unchanged(conn, unchanged, now)
             for asset_id in unchanged:
                 results[asset_id].findings = SyncCounts(still_open=open_counts.get(asset_id, 0))
         audit.append_many(conn, [_scan_event(p, results[p.asset.id], state) for p in batch])

@@ -127,7 +127,7 @@ async def _once(
     """None when the check passes, else why it failed."""
     match check:
         case CommandCheck() | SystemdCheck():
-            result = await executor._step(host, check_step(check), done)
+            result = await executor.step(host, check_step(check), done)
             if result.ok:
                 return None
             detail = result.message or (result.stderr or result.stdout).strip()[-300:]

@@ -283,7 +283,7 @@ class Executor(ABC):
     ) -> None:
         await self.aclose()
 
-    async def _step(self, host: Host, step: Step, done: list[StepResult]) -> StepResult:
+    async def step(self, host: Host, step: Step, done: list[StepResult]) -> StepResult:
         if self.runlog is not None:
             self.runlog.event("step_start", host=host.name, kind=step.kind, argv=list(step.argv))
         started = time.monotonic()
@@ -308,7 +308,7 @@ class Executor(ABC):
         for step in forward:
             assert step.change is not None
             index = changes.index(step.change)
-            result = await self._step(host, step, done)
+            result = await self.step(host, step, done)
             if not result.ok:
                 reason = result.reason or classify_failure(result.stderr, result.stdout)
                 message = result.message or (
@@ -342,16 +342,16 @@ class Executor(ABC):
         if failure is None:
             report = RestartReport()
             if self.restart_check:
-                scan = await self._step(host, restart_scan_step(), done)
+                scan = await self.step(host, restart_scan_step(), done)
                 if scan.ok:
                     report = parse_restart_scan(scan.stdout)
             return Applied(host=host.name, installed=installed, restart=report, steps=tuple(done))
         reason, message = failure
         if not changed:
             return Failed(host=host.name, reason=reason, message=message, steps=tuple(done))
-        return await self._rollback(host, changes, snapshots, reason, message, done)
+        return await self.rollback(host, changes, snapshots, reason, message, done)
 
-    async def _rollback(
+    async def rollback(
         self,
         host: Host,
         changes: Sequence[Change],
@@ -363,7 +363,7 @@ class Executor(ABC):
         restored: dict[str, str] = {}
         for step in rollback_steps(changes, snapshots, python=host.python):
             assert step.change is not None
-            result = await self._step(host, step, done)
+            result = await self.step(host, step, done)
             if not result.ok:
                 return Failed(
                     host=host.name,
@@ -374,7 +374,7 @@ class Executor(ABC):
                     ),
                     steps=tuple(done),
                 )
-            check = await self._step(
+            check = await self.step(
                 host,
                 Step(
                     kind=StepKind.VERIFY,

@@ -955,7 +955,7 @@ async def _change_steps(
     for index, change in enumerate(changes):
 
         async def snap(_resumed: bool, change: Change = change) -> tuple[bool, dict[str, Any]]:
-            r = await executor._step(host, snapshot_step(change, python=host.python), [])
+            r = await executor.step(host, snapshot_step(change, python=host.python), [])
             out = _result_json(r)
             if r.ok:
                 out["versions"] = parse_listing(change, r.stdout)
@@ -978,14 +978,14 @@ async def _change_steps(
 
         async def apply(resumed: bool, change: Change = change) -> tuple[bool, dict[str, Any]]:
             if resumed:  # killed inside the apply: were the targets installed?
-                check = await executor._step(
+                check = await executor.step(
                     host, snapshot_step(change, python=host.python, kind=StepKind.VERIFY), []
                 )
                 if check.ok:
                     found = parse_listing(change, check.stdout)
                     if not _verify(change, found):
                         return True, {"found_applied": found, "rc": 0}
-            r = await executor._step(
+            r = await executor.step(
                 host,
                 install_step(change, change.targets, kind=StepKind.APPLY, python=host.python),
                 [],
@@ -1004,7 +1004,7 @@ async def _change_steps(
             break
 
         async def verify(_resumed: bool, change: Change = change) -> tuple[bool, dict[str, Any]]:
-            r = await executor._step(
+            r = await executor.step(
                 host, snapshot_step(change, python=host.python, kind=StepKind.VERIFY), []
             )
             out = _result_json(r)
@@ -1051,7 +1051,7 @@ async def _change_steps(
 
         async def rollback(_resumed: bool) -> tuple[bool, dict[str, Any]]:
             done: list[StepResult] = []
-            result = await executor._rollback(host, changes, snapshots, reason, message, done)
+            result = await executor.rollback(host, changes, snapshots, reason, message, done)
             out = _outcome_json(result)
             out["results"] = [_result_json(r) for r in done]
             return isinstance(result, RolledBack), out
@@ -1071,7 +1071,7 @@ async def _change_steps(
     if executor.restart_check:
 
         async def restart_check(_resumed: bool) -> tuple[bool, dict[str, Any]]:
-            r = await executor._step(host, restart_scan_step(), [])
+            r = await executor.step(host, restart_scan_step(), [])
             out = _result_json(r)
             out["stdout"] = ""  # the scan's raw output can be large; the parsed report stays
             rep = parse_restart_scan(r.stdout) if r.ok else RestartReport()
@@ -1088,9 +1088,9 @@ async def _change_steps(
             async def restart(_resumed: bool) -> tuple[bool, dict[str, Any]]:
                 step = Step(kind=StepKind.RESTART, argv=("systemctl", "restart", *units),
                             become=True, description=f"restart {', '.join(units)}")  # fmt: skip
-                r = await executor._step(host, step, [])
+                r = await executor.step(host, step, [])
                 out = _result_json(r)
-                after = await executor._step(host, restart_scan_step(), [])
+                after = await executor.step(host, restart_scan_step(), [])
                 rep = parse_restart_scan(after.stdout) if after.ok else report
                 out["restart"] = _restart_json(rep)
                 out["stdout"] = ""
@@ -1157,7 +1157,7 @@ def _rescan(
         distro = conn.execute(
             sa.select(t.assets.c.distro).where(t.assets.c.id == asset_id)
         ).scalar_one()
-        rows = store._stored_rows(conn, asset_id)
+        rows = store.stored_rows(conn, asset_id)
     updates: dict[tuple[str, str], tuple[str, str | None, str | None]] = {}
     for index, change in enumerate(changes):
         for name, new in _new_versions(change, verified.get(index, "")).items():

@@ -486,7 +486,7 @@ class Store:
                 out.append(decode_advisory(row.record))
         return out
 
-    def _advisory_digest(self, conn: Connection) -> str:
+    def advisory_digest(self, conn: Connection) -> str:
         """A digest of the stored advisory set (ids and ``modified``) and its alias groups.
 
         An asset matched against the same digest and with the same inventory has the same
@@ -518,8 +518,8 @@ class Store:
     def save_inventory(self, conn: Connection, inventory: Inventory, now: dt.datetime) -> bool:
         """Store an asset and its packages; False when nothing changed since the last scan."""
         rows = inventory_rows(inventory.packages)
-        stored = self._stored_digests(conn, [inventory.asset.id]).get(inventory.asset.id)
-        return self._write_inventory(
+        stored = self.stored_digests(conn, [inventory.asset.id]).get(inventory.asset.id)
+        return self.write_inventory(
             conn,
             asset=inventory.asset,
             distro=inventory.distro,
@@ -532,7 +532,7 @@ class Store:
             now=now,
         )
 
-    def _stored_digests(
+    def stored_digests(
         self, conn: Connection, asset_ids: Sequence[str]
     ) -> dict[str, tuple[str | None, str | None]]:
         """(inventory digest, advisory digest) of the stored assets among ``asset_ids``."""
@@ -545,7 +545,7 @@ class Store:
                 out[row.id] = (row.inventory_digest, row.advisory_digest)
         return out
 
-    def _stored_rows(self, conn: Connection, asset_id: str) -> list[InventoryRow]:
+    def stored_rows(self, conn: Connection, asset_id: str) -> list[InventoryRow]:
         """The stored packages of one asset as :func:`inventory_rows` gives them."""
         p, ap = t.packages.c, t.asset_packages.c
         query = (
@@ -560,7 +560,7 @@ class Store:
             for r in conn.execute(query)
         )
 
-    def _write_inventory(
+    def write_inventory(
         self,
         conn: Connection,
         *,
@@ -576,7 +576,7 @@ class Store:
     ) -> bool:
         """Upsert the asset row and, when its digest changed, replace its installed rows.
 
-        ``stored`` is what :meth:`_stored_digests` returned for the asset (None: new asset);
+        ``stored`` is what :meth:`stored_digests` returned for the asset (None: new asset);
         ``rows`` may be None only when ``digest`` equals the stored digest; ``ids`` caches
         package ids across calls. Returns True when the inventory changed.
         """
@@ -795,7 +795,7 @@ class Store:
             conn.execute(t.findings.update().where(f.id.in_(chunk)).values(resolved_at=now))
         return SyncCounts(new=new, still_open=still, reopened=reopened, resolved=len(gone))
 
-    def _touch_unchanged(
+    def touch_unchanged(
         self, conn: Connection, asset_ids: Sequence[str], now: dt.datetime
     ) -> dict[str, int]:
         """Mark the open findings of assets skipped by an incremental scan as seen ``now``.
