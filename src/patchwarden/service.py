@@ -8,6 +8,7 @@ through an injected :class:`Observer` so that it never imports a UI library.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 from collections import defaultdict
@@ -419,6 +420,8 @@ class _ScanState:
     package_ids: dict[str, int] = field(default_factory=dict)
     skips: set[Skip] = field(default_factory=set)
     drafts: dict[Any, list[FindingDraft]] = field(default_factory=dict)
+    binary_keys: dict[PackageKey, set[PackageKey]] = field(default_factory=dict)
+    """Ubuntu source keys -> the binary keys whose matches were merged into them."""
     actor: str = ""
     """Who the ``scan`` audit entries name."""
 
@@ -566,13 +569,23 @@ def _match_new_keys(
     """Match the keys not seen earlier in this scan; load advisories for new names only."""
     new_keys: set[PackageKey] = set()
     line_keys = state.line_keys
+    new_binaries: dict[PackageKey, set[PackageKey]] = defaultdict(set)
     for rows in row_sets:
         for line, _, _ in rows:
             if line not in line_keys:
                 key = line_keys[line] = _line_key(line)
                 if key is not None and key not in state.matches:
                     new_keys.add(key)
-    if not new_keys:
+                by_binary = _binary_key(line, key)
+                if (
+                    key is not None
+                    and by_binary is not None
+                    and by_binary not in state.binary_keys.get(key, ())
+                ):
+                    new_binaries[key].add(by_binary)
+                    if by_binary not in state.matches:
+                        new_keys.add(by_binary)
+    if not new_keys and not new_binaries:
         return
     names: dict[PackageKey, tuple[str, str]] = {}
     for key in new_keys:
@@ -595,16 +608,63 @@ def _match_new_keys(
         state.skips.update(result.skipped)
         for key in keys:
             state.matches[key] = result.matches.get(key, ())
+    for key, binary_keys in new_binaries.items():
+        _merge_binary_matches(state, key, binary_keys)
     vids = {
-        v for key in new_keys for m in state.matches[key] for v in m.vulnerability_ids
+        v
+        for key in new_keys | new_binaries.keys()
+        for m in state.matches[key]
+        for v in m.vulnerability_ids
     } - state.canon.keys()
     if vids:
         state.canon.update(store.canonical_ids(conn, vids))
         for canonical in set(state.canon.values()):  # a canonical id is its own canonical id
             state.canon.setdefault(canonical, canonical)
+    changed = new_keys | new_binaries.keys()
     for line, key in line_keys.items():
-        if key in new_keys and state.matches[key] and line not in state.hits:
+        if key in changed and state.matches[key] and line not in state.hits:
             state.hits[line] = (key, line.split("\t", 2)[1])
+
+
+def _binary_key(line: str, key: PackageKey | None) -> PackageKey | None:
+    """The binary package's own key for an Ubuntu package whose source has another name.
+
+    Ubuntu's USN OVAL names the *binary* packages it tests (``libtiff6``) and often no source
+    name, while findings are keyed by source package (``tiff``). Matching the binary name too
+    keeps such advisories from being missed (a false negative is a breach); the matches are
+    merged into the source package's finding, so nothing is reported twice.
+    """
+    if key is None or not key.ecosystem.lower().startswith("ubuntu"):
+        return None
+    ecosystem, name, version, _, _ = line.split("\t")
+    eco = _ecosystem(ecosystem)
+    if eco is None:
+        return None
+    binary = normalize_name(eco, name)
+    if binary == key.name:
+        return None
+    return PackageKey(ecosystem=ecosystem, name=binary, version=version)
+
+
+def _merge_binary_matches(
+    state: _ScanState, key: PackageKey, binary_keys: Iterable[PackageKey]
+) -> None:
+    """Add to ``key`` (a source package) the matches of its binaries' keys it lacks."""
+    known = state.binary_keys.setdefault(key, set())
+    merged = list(state.matches.get(key, ()))
+    seen = {m.advisory_id for m in merged}
+    for binary_key in sorted(binary_keys, key=lambda k: (k.name, k.version)):
+        known.add(binary_key)
+        for m in state.matches.get(binary_key, ()):
+            if m.advisory_id not in seen:
+                seen.add(m.advisory_id)
+                merged.append(dataclasses.replace(m, key=key))
+    if len(merged) != len(state.matches.get(key, ())):
+        state.matches[key] = tuple(sorted(merged, key=lambda m: m.advisory_id))
+        # drafts cached for this package were made from the shorter match list
+        package = (key.ecosystem, key.name)
+        for memo in [m for m in state.drafts if m[1] == package]:
+            del state.drafts[memo]
 
 
 _STATE_PRIORITY = (FixState.NO_FIX, FixState.UNDER_INVESTIGATION, FixState.WILL_NOT_FIX)
