@@ -82,7 +82,9 @@ def inventory(hosts: Sequence[Host]) -> dict[str, Any]:
             }
             if h.client_keys:
                 entry["ansible_ssh_private_key_file"] = str(h.client_keys[0])
-        entry["ansible_python_interpreter"] = "auto_silent"
+        # On this machine the modules run with patchwarden's own interpreter: discovery can
+        # pick a shim that does not work (a pyenv shim of another version, seen here).
+        entry["ansible_python_interpreter"] = sys.executable if _is_local(h) else "auto_silent"
         entry["ansible_become"] = h.needs_sudo
         entries[h.name] = entry
     return {"all": {"hosts": entries}}
