@@ -4,7 +4,6 @@ advisories, users of every role and their API tokens, and the FastAPI app over i
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from tests.pw_testkit import write_pypi_bom
 from typer.testing import CliRunner
 
 from patchwarden import auth
@@ -49,25 +49,6 @@ class Env:
     tokens: dict[str, str]
 
 
-def _bom(path: Path, name: str) -> Path:
-    components = {"jinja2": "2.10", "urllib3": "1.24.1"}
-    path.write_text(
-        json.dumps(
-            {
-                "bomFormat": "CycloneDX",
-                "specVersion": "1.5",
-                "version": 1,
-                "metadata": {"component": {"type": "application", "name": name}},
-                "components": [
-                    {"type": "library", "name": n, "version": v, "purl": f"pkg:pypi/{n}@{v}"}
-                    for n, v in components.items()
-                ],
-            }
-        )
-    )
-    return path
-
-
 @pytest.fixture(scope="session")
 def _template(tmp_path_factory: pytest.TempPathFactory) -> Env:
     """Real advisories imported, two SBOMs scanned, four users with tokens (built once)."""
@@ -78,7 +59,9 @@ def _template(tmp_path_factory: pytest.TempPathFactory) -> Env:
     policy_file.write_text(POLICY)
     assert runner.invoke(cli_app, ["--db", db, "feeds", "import", str(PYPA)]).exit_code == 0
     for name in ("shop", "lab"):
-        bom = _bom(tmp_path / f"{name}.json", name)
+        bom = write_pypi_bom(
+            tmp_path / f"{name}.json", name, {"jinja2": "2.10", "urllib3": "1.24.1"}
+        )
         assert runner.invoke(cli_app, ["--db", db, "scan", "--sbom", str(bom)]).exit_code == 0
     assert runner.invoke(cli_app, ["--db", db, "assets", "set", "lab", "-e", "dev"]).exit_code == 0
     store = Store.open(db)

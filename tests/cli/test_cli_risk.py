@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from packaging.version import Version
+from tests.pw_testkit import write_pypi_bom
 from typer.testing import CliRunner
 
 from patchwarden.cli.main import app
@@ -18,24 +19,6 @@ EPSS = DATA / "cli" / "epss-e2e-cves.csv.gz"
 runner = CliRunner()
 
 
-def _bom(path: Path, name: str, components: dict[str, str]) -> Path:
-    path.write_text(
-        json.dumps(
-            {
-                "bomFormat": "CycloneDX",
-                "specVersion": "1.5",
-                "version": 1,
-                "metadata": {"component": {"type": "application", "name": name}},
-                "components": [
-                    {"type": "library", "name": n, "version": v, "purl": f"pkg:pypi/{n}@{v}"}
-                    for n, v in components.items()
-                ],
-            }
-        )
-    )
-    return path
-
-
 @pytest.fixture
 def db(tmp_path: Path) -> str:
     """Two assets with the same old releases: one internet-exposed prod, one dev."""
@@ -43,7 +26,7 @@ def db(tmp_path: Path) -> str:
     pkgs = {"jinja2": "2.10", "urllib3": "1.24.1", "requests": "2.19.1"}
     assert runner.invoke(app, ["--db", url, "feeds", "import", str(PYPA), str(EPSS)]).exit_code == 0
     for name in ("shop", "lab"):
-        bom = _bom(tmp_path / f"{name}.json", name, pkgs)
+        bom = write_pypi_bom(tmp_path / f"{name}.json", name, pkgs)
         assert runner.invoke(app, ["--db", url, "scan", "--sbom", str(bom)]).exit_code == 0
     args = ["--db", url, "assets", "set"]
     assert runner.invoke(app, [*args, "shop", "-c", "5", "--exposed"]).exit_code == 0

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.pw_testkit import write_pypi_bom
 from typer.testing import CliRunner
 
 from patchwarden.cli.main import app
@@ -35,25 +36,6 @@ gates:
 """
 
 
-def _bom(path: Path, name: str) -> Path:
-    components = {"jinja2": "2.10", "urllib3": "1.24.1"}
-    path.write_text(
-        json.dumps(
-            {
-                "bomFormat": "CycloneDX",
-                "specVersion": "1.5",
-                "version": 1,
-                "metadata": {"component": {"type": "application", "name": name}},
-                "components": [
-                    {"type": "library", "name": n, "version": v, "purl": f"pkg:pypi/{n}@{v}"}
-                    for n, v in components.items()
-                ],
-            }
-        )
-    )
-    return path
-
-
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     """A database with two scanned assets (prod `shop`, dev `lab`) and a policy file."""
@@ -62,7 +44,9 @@ def env(tmp_path: Path) -> dict[str, str]:
     policy.write_text(POLICY)
     assert runner.invoke(app, ["--db", db, "feeds", "import", str(PYPA)]).exit_code == 0
     for name in ("shop", "lab"):
-        bom = _bom(tmp_path / f"{name}.json", name)
+        bom = write_pypi_bom(
+            tmp_path / f"{name}.json", name, {"jinja2": "2.10", "urllib3": "1.24.1"}
+        )
         assert runner.invoke(app, ["--db", db, "scan", "--sbom", str(bom)]).exit_code == 0
     assert runner.invoke(app, ["--db", db, "assets", "set", "lab", "-e", "dev"]).exit_code == 0
     return {"PATCHWARDEN_DB": db, "PATCHWARDEN_POLICY": str(policy), "PATCHWARDEN_ACTOR": "bob"}

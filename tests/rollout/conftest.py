@@ -7,12 +7,12 @@ private sshd on 127.0.0.1 is used).
 from __future__ import annotations
 
 import importlib.util
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.pw_testkit import write_pypi_bom
 from typer.testing import CliRunner
 
 from patchwarden.cli.main import app
@@ -49,25 +49,6 @@ rollout: {max_failure_rate: %s, soak: 0m}
 runner = CliRunner()
 
 
-def bom(path: Path, name: str, components: dict[str, str]) -> Path:
-    """A CycloneDX SBOM of PyPI components."""
-    path.write_text(
-        json.dumps(
-            {
-                "bomFormat": "CycloneDX",
-                "specVersion": "1.5",
-                "version": 1,
-                "metadata": {"component": {"type": "application", "name": name}},
-                "components": [
-                    {"type": "library", "name": n, "version": v, "purl": f"pkg:pypi/{n}@{v}"}
-                    for n, v in components.items()
-                ],
-            }
-        )
-    )
-    return path
-
-
 def make_env(
     tmp_path: Path,
     assets: list[str],
@@ -83,7 +64,7 @@ def make_env(
     result = runner.invoke(app, ["feeds", "import", str(PYPA)], env=env)
     assert result.exit_code == 0, result.stdout
     for name in assets:
-        sbom = bom(
+        sbom = write_pypi_bom(
             tmp_path / f"{name}.json", name, components or {"urllib3": "1.24.1", "jinja2": "2.10"}
         )
         result = runner.invoke(app, ["scan", "--sbom", str(sbom)], env=env)
