@@ -1,13 +1,10 @@
 """Rollout test fixtures: a store with real PyPA advisories, scanned assets and an approved plan.
 
-The sshd fixtures are tests/execute's (loaded from its conftest by path, so the same real
-private sshd on 127.0.0.1 is used).
+The private sshd fixtures come from tests/ssh_fixtures.py (a plugin of tests/conftest.py).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,17 +17,6 @@ from patchwarden.cli.main import app
 DATA = Path(__file__).resolve().parents[1] / "data"
 PYPA = DATA / "e2e" / "pypa"
 NOW = "2026-11-23T08:00:00+00:00"
-
-_spec = importlib.util.spec_from_file_location(
-    "pw_execute_conftest", Path(__file__).resolve().parents[1] / "execute" / "conftest.py"
-)
-assert _spec is not None
-assert _spec.loader is not None
-_execute = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = _execute
-_spec.loader.exec_module(_execute)
-sshd = _execute.sshd
-unprivileged_user = _execute.unprivileged_user
 
 POLICY = """\
 version: 1

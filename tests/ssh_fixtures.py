@@ -1,5 +1,10 @@
 """Real test hosts: a private OpenSSH sshd on 127.0.0.1, keys, known_hosts, an unprivileged user.
 
+A pytest plugin (``pytest_plugins`` in tests/conftest.py), so every test folder gets the
+fixtures ``sshd``, ``ssh_host``, ``unprivileged_user``, ``unused_port`` and ``wrong_key_host``;
+the helpers :func:`need_root`, :func:`free_port`, :func:`keygen` and :class:`Sshd` are
+importable (``from tests.ssh_fixtures import Sshd``).
+
 The sshd is the machine's own ``/usr/sbin/sshd`` (Debian ``openssh-server``; scripts/system-deps.sh
 installs it) started in the foreground with a private config: a free port on 127.0.0.1, a fresh
 ed25519 host key, ``UsePAM no``, ``StrictModes no``, one AuthorizedKeysFile for every user and a
@@ -66,7 +71,8 @@ class Sshd:
         )
 
 
-def _keygen(path: Path) -> None:
+def keygen(path: Path) -> None:
+    """An ed25519 key pair without passphrase at ``path`` and ``path.pub``."""
     subprocess.run(
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)],
         check=True,
@@ -83,8 +89,8 @@ def sshd() -> Iterator[Sshd]:
     # Not under pytest's 0700 temp root: sshd reads authorized_keys as the logging-in user.
     home = Path(tempfile.mkdtemp(prefix="patchwarden-sshd-"))
     home.chmod(0o755)
-    _keygen(home / "host_key")
-    _keygen(home / "client_key")
+    keygen(home / "host_key")
+    keygen(home / "client_key")
     auth = home / "authorized_keys"
     shutil.copy(home / "client_key.pub", auth)
     auth.chmod(0o644)
@@ -171,7 +177,7 @@ def unused_port() -> int:
 def wrong_key_host(sshd: Sshd, tmp_path: Path) -> Host:
     """The sshd's host, but with a known_hosts naming a different key for it."""
     tmp = tmp_path
-    _keygen(tmp / "other")
+    keygen(tmp / "other")
     other = (tmp / "other.pub").read_text().split()
     known = tmp / "known_hosts"
     known.write_text(f"[127.0.0.1]:{sshd.port} {other[0]} {other[1]}\n")
