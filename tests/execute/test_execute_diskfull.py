@@ -44,13 +44,13 @@ def tiny_fs(tmp_path: Path) -> Iterator[Path]:
 @pytest.mark.slow
 def test_disk_full_during_apply(tiny_fs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PIP_FIND_LINKS", raising=False)  # the venv's pip.conf says where
-    wheels = sorted(CACHE.glob("urllib3-1.24.[12]-*.whl"))
-    if len(wheels) != 2:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-             "--only-binary=:all:", "--dest", str(CACHE), "urllib3==1.24.1", "urllib3==1.24.2"],
-            check=True,
-        )  # fmt: skip
+    for version in ("1.24.1", "1.24.2"):  # one at a time: pip refuses two pins of one name
+        if not list(CACHE.glob(f"urllib3-{version}-*.whl")):
+            subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                 "--only-binary=:all:", "--dest", str(CACHE), f"urllib3=={version}"],
+                check=True,
+            )  # fmt: skip
     env = tiny_fs / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
     site = next((env / "lib").glob("python3*/site-packages"))
