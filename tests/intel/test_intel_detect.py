@@ -17,7 +17,17 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "intel"
 
 def test_registry_names() -> None:
     assert sorted(READERS) == sorted(
-        ["osv", "debian-list", "debian-json", "alpine-secdb", "kev", "epss", "ubuntu-oval", "csaf"]
+        [
+            "osv",
+            "debian-list",
+            "debian-json",
+            "alpine-secdb",
+            "kev",
+            "epss",
+            "ubuntu-oval",
+            "csaf",
+            "debian-changelog",
+        ]
     )
     assert all(cls.name == name for name, cls in READERS.items())
 

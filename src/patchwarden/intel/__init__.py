@@ -12,6 +12,7 @@ from patchwarden.errors import FeedFormatError
 from patchwarden.intel.alpine import AlpineSecdbReader
 from patchwarden.intel.csaf import CsafReader
 from patchwarden.intel.debian import DebianJsonReader, DebianListReader
+from patchwarden.intel.debian_changelog import DebianChangelogReader
 from patchwarden.intel.epss import EpssReader
 from patchwarden.intel.interface import FeedInfo, FeedReader, FeedRecord
 from patchwarden.intel.kev import KevReader
@@ -31,15 +32,17 @@ READERS: dict[str, type[FeedReader]] = {
         EpssReader,
         UbuntuOvalReader,
         CsafReader,
+        DebianChangelogReader,
     )
 }
 """Every reader by its registry name (``osv``, ``debian-list``, ``debian-json``,
-``alpine-secdb``, ``kev``, ``epss``, ``ubuntu-oval``, ``csaf``)."""
+``alpine-secdb``, ``kev``, ``epss``, ``ubuntu-oval``, ``csaf``, ``debian-changelog``)."""
 
 _DETECT_ORDER: tuple[type[FeedReader], ...] = (
     # Cheap, unambiguous markers first; OSV's "id + modified" test is the loosest JSON check
     # and a directory or zip is always OSV, so it goes after the specific JSON formats.
     DebianListReader,
+    DebianChangelogReader,
     KevReader,
     AlpineSecdbReader,
     DebianJsonReader,
