@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import subprocess
+import sys
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -24,3 +29,48 @@ def write_pypi_bom(path: Path, name: str, components: Mapping[str, str]) -> Path
         )
     )
     return path
+
+
+WHEEL_CACHE = Path.home() / ".cache" / "patchwarden-tests" / "wheels"
+"""Wheels downloaded from PyPI once per machine (fixture set-up only, never the code under test)."""
+
+
+def pypi_wheel(name: str, version: str) -> Path:
+    """The PyPI wheel of ``name==version`` from :data:`WHEEL_CACHE`, downloaded on first use.
+
+    One ``pip download`` per version: pip refuses two pins of one name in one call.
+    """
+    WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
+    found = sorted(WHEEL_CACHE.glob(f"{name}-{version}-*.whl"))
+    if not found:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+             "--only-binary=:all:", "--dest", str(WHEEL_CACHE), f"{name}=={version}"],
+            check=True,
+        )  # fmt: skip
+        found = sorted(WHEEL_CACHE.glob(f"{name}-{version}-*.whl"))
+    if not found:
+        raise FileNotFoundError(f"pip download {name}=={version} left no wheel in {WHEEL_CACHE}")
+    return found[0]
+
+
+def build_wheel(folder: Path, name: str, version: str, body: str) -> Path:
+    """A real (pure-python, py3-none-any) wheel with one module ``name`` (source ``body``)."""
+    dist = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}.py": body.encode(),
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+        f"{dist}/WHEEL": b"Wheel-Version: 1.0\nGenerator: patchwarden-tests\n"
+        b"Root-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}")
+    record.append(f"{dist}/RECORD,,")
+    files[f"{dist}/RECORD"] = ("\n".join(record) + "\n").encode()
+    wheel = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for path, data in files.items():
+            zf.writestr(path, data)
+    return wheel

@@ -15,13 +15,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.pw_testkit import WHEEL_CACHE, pypi_wheel
 
 from patchwarden.execute import Change, Host, LocalExecutor, PackageManager, Pin, Reason
 from patchwarden.execute.interface import Failed, RolledBack
 from patchwarden.inventory.python import read_site_packages
 from patchwarden.model import AssetId
 
-CACHE = Path.home() / ".cache" / "patchwarden-tests" / "wheels"
+CACHE = WHEEL_CACHE
 
 
 @pytest.fixture
@@ -44,13 +45,8 @@ def tiny_fs(tmp_path: Path) -> Iterator[Path]:
 @pytest.mark.slow
 def test_disk_full_during_apply(tiny_fs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PIP_FIND_LINKS", raising=False)  # the venv's pip.conf says where
-    for version in ("1.24.1", "1.24.2"):  # one at a time: pip refuses two pins of one name
-        if not list(CACHE.glob(f"urllib3-{version}-*.whl")):
-            subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                 "--only-binary=:all:", "--dest", str(CACHE), f"urllib3=={version}"],
-                check=True,
-            )  # fmt: skip
+    for version in ("1.24.1", "1.24.2"):
+        pypi_wheel("urllib3", version)  # into CACHE, once per machine
     env = tiny_fs / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
     site = next((env / "lib").glob("python3*/site-packages"))

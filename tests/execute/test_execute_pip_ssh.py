@@ -14,17 +14,16 @@ once per machine (cached under ``~/.cache/patchwarden-tests/wheels``).
 from __future__ import annotations
 
 import asyncio
-import base64
 import ensurepip
-import hashlib
+import shutil
 import subprocess
 import sys
-import zipfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from tests.pw_testkit import build_wheel, pypi_wheel
 
 from patchwarden.execute import (
     Applied,
@@ -40,30 +39,6 @@ from patchwarden.execute.health import CommandCheck
 from patchwarden.execute.runlog import RunLog
 from patchwarden.inventory.python import read_site_packages
 
-CACHE = Path.home() / ".cache" / "patchwarden-tests" / "wheels"
-
-
-def build_wheel(folder: Path, name: str, version: str, body: str) -> Path:
-    """A real (pure-python, py3-none-any) wheel with one module ``name``."""
-    dist = f"{name}-{version}.dist-info"
-    files = {
-        f"{name}.py": body.encode(),
-        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
-        f"{dist}/WHEEL": b"Wheel-Version: 1.0\nGenerator: patchwarden-tests\n"
-        b"Root-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = []
-    for path, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(data)}")
-    record.append(f"{dist}/RECORD,,")
-    files[f"{dist}/RECORD"] = ("\n".join(record) + "\n").encode()
-    wheel = folder / f"{name}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as zf:
-        for path, data in files.items():
-            zf.writestr(path, data)
-    return wheel
-
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
@@ -71,16 +46,8 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("pipvenv")
     wheels = root / "wheels"
     wheels.mkdir()
-    CACHE.mkdir(parents=True, exist_ok=True)
     for version in ("1.24.1", "1.24.2"):
-        if not list(CACHE.glob(f"urllib3-{version}-*.whl")):
-            subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                 "--only-binary=:all:", "--dest", str(CACHE), f"urllib3=={version}"],
-                check=True,
-            )  # fmt: skip
-    for whl in CACHE.glob("urllib3-1.24.[12]-*.whl"):
-        (wheels / whl.name).write_bytes(whl.read_bytes())
+        shutil.copy(pypi_wheel("urllib3", version), wheels)
     build_wheel(wheels, "pwhealth", "1.0", "def check():\n    return 0\n")
     build_wheel(wheels, "pwhealth", "2.0", "def check():\n    raise SystemExit('broken in 2.0')\n")
     env = root / "venv"
