@@ -353,13 +353,17 @@ class _BadEntry(ValueError):
         self.line = line
 
 
-def load_changelog(text: str, *, path: str) -> tuple[Changelog, list[Problem]]:
-    """Parse a changelog's text; raise :class:`FeedFormatError` when it has no entry at all.
+def load_changelog(text: str, *, path: str) -> tuple[list[ChangeBlock], list[Problem]]:
+    """Parse a changelog's text into its entries, newest first; raise
+    :class:`FeedFormatError` when it has no entry at all.
 
     The returned problems are python-debian's complaints about lines it skipped.
     """
     parsed = _Changelog(text)
-    if len(parsed) == 0:
+    # At the end of a text that stops inside an entry (or never starts one) python-debian
+    # still adds a block; one without a header is no entry.
+    blocks = [b for b in parsed if b.package and b._raw_version]
+    if not blocks:
         first = next((ln for ln in text.splitlines() if ln.strip()), "")
         raise FeedFormatError(
             f"{path} is not a debian changelog: no entry header like "
@@ -377,7 +381,7 @@ def load_changelog(text: str, *, path: str) -> tuple[Changelog, list[Problem]]:
                 "skipped",
             )
         )
-    return parsed, problems
+    return blocks, problems
 
 
 def changelog_advisories(
@@ -395,9 +399,8 @@ def changelog_advisories(
     the top entry; ``binary`` (the ``.deb`` it came from) is kept in ``database_specific``.
     Raises :class:`FeedFormatError` when the text has no entry or no release can be told.
     """
-    parsed, problems = load_changelog(text, path=path)
+    blocks, problems = load_changelog(text, path=path)
     yield from problems
-    blocks = list(parsed)
     top = blocks[0]
     package = source or top.package or ""
     if not package:
@@ -602,7 +605,7 @@ def _why(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     if "unzstd" in text:
         return f"{text} (zstd-compressed members need the unzstd program: apt-get install zstd)"
-    if isinstance(exc, EOFError) or "ended before" in text:
+    if isinstance(exc, EOFError) or "ended before" in text or "Incorrect header length" in text:
         return f"truncated ({text})"
     return text
 
