@@ -135,11 +135,14 @@ def import_feeds(
     observer: Observer | None = None,
     now: dt.datetime | None = None,
     actor: str | None = None,
+    reader: FeedReader | None = None,
 ) -> ImportReport:
     """Import every path; each path commits as a whole or not at all.
 
-    Each imported path appends a ``feed.import`` audit entry (``actor`` defaults to
-    :func:`patchwarden.audit.default_actor`) in the same transaction.
+    ``reader`` (a configured instance, e.g. ``DebianChangelogReader(release="12")``) reads
+    every path, else the ``fmt`` reader, else the detected one. Each imported path appends a
+    ``feed.import`` audit entry (``actor`` defaults to :func:`patchwarden.audit.default_actor`)
+    in the same transaction.
     """
     obs = observer or NullObserver()
     now = now or _now()
@@ -149,11 +152,11 @@ def import_feeds(
         item = FileImport(path=str(path))
         report.files.append(item)
         try:
-            reader: FeedReader = READERS[fmt]() if fmt else detect(path)
-            item.reader = reader.name
-            obs.stage(f"importing {path} ({reader.name})")
+            used = reader if reader is not None else (READERS[fmt]() if fmt else detect(path))
+            item.reader = used.name
+            obs.stage(f"importing {path} ({used.name})")
             with store.transaction() as conn:
-                changed |= _import_one(store, conn, reader, path, item, obs, now)
+                changed |= _import_one(store, conn, used, path, item, obs, now)
                 _audit_import(conn, actor or audit.default_actor(), path, item)
         except PatchwardenError as exc:
             item.error = str(exc)

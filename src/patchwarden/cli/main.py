@@ -37,13 +37,15 @@ from patchwarden.cli.report_cmd import report_app
 from patchwarden.cli.vex_cmd import statement_json, vex_app
 from patchwarden.errors import (
     FleetFileError,
+    IntelError,
     InventoryError,
     PatchwardenError,
     PolicyError,
     StoreError,
 )
 from patchwarden.govern import in_force_acceptances, prioritised
-from patchwarden.intel import READERS
+from patchwarden.intel import READERS, FeedReader
+from patchwarden.intel.debian_changelog import DebianChangelogReader
 from patchwarden.inventory import collect_fleet_asset, load_sbom, scan_root
 from patchwarden.inventory.fleet import load_fleet
 from patchwarden.model import (
@@ -222,7 +224,8 @@ def feeds_import(
         list[Path],
         typer.Argument(
             help="Files or directories: OSV JSON/YAML (file, tree or all.zip), Debian DSA/DLA "
-            "list or tracker JSON, Alpine secdb JSON, CISA KEV JSON, FIRST EPSS CSV(.gz).",
+            "list or tracker JSON, Alpine secdb JSON, CISA KEV JSON, FIRST EPSS CSV(.gz), "
+            "Debian .deb packages or changelog.Debian(.gz) files (the CVE ids they fix).",
             show_default=False,
         ),
     ],
@@ -234,6 +237,14 @@ def feeds_import(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    release: Annotated[
+        str | None,
+        typer.Option(
+            "--release",
+            help="debian-changelog only: the release the changelogs belong to (12, bookworm, "
+            "Debian:12), when their top entry does not tell (unstable uploads).",
+        ),
+    ] = None,
 ) -> None:
     """Import advisory, KEV and EPSS files into the database.
 
@@ -253,8 +264,16 @@ def feeds_import(
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise _fail(f"no such file or directory: {', '.join(missing)}", Exit.USAGE)
+    reader: FeedReader | None = None
+    if release is not None:
+        if fmt not in {None, DebianChangelogReader.name}:
+            raise _fail(f"--release applies to --format debian-changelog, not {fmt}", Exit.USAGE)
+        try:
+            reader = DebianChangelogReader(release=release)
+        except IntelError as exc:
+            raise _fail(str(exc), Exit.USAGE) from exc
     with _store() as store, _observer() as obs:
-        report = import_feeds(store, paths, fmt=fmt, observer=obs)
+        report = import_feeds(store, paths, fmt=fmt, observer=obs, reader=reader)
     _show_import(report, as_json)
     if report.partial:
         raise typer.Exit(int(Exit.PARTIAL))
