@@ -10,8 +10,10 @@ Every error a caller can act on is a subclass of :class:`PatchwardenError`. Only
     ├── IntelError                         feeds: advisories, KEV, EPSS
     │   ├── FeedFormatError                a whole feed file is unreadable (truncated zip/gzip,
     │   │                                  not JSON, wrong top-level shape)
-    │   └── RecordError                    one record of a feed is malformed (carries the file,
-    │                                      the record id when known, and the reason)
+    │   ├── RecordError                    one record of a feed is malformed (carries the file,
+    │   │                                  the record id when known, and the reason)
+    │   └── AptError                       apt-get could not list or download the candidate
+    │                                      upgrades whose changelogs are wanted
     ├── InventoryError                     collecting what is installed on an asset
     │   ├── InventoryFormatError           an inventory file (dpkg status, SBOM, lockfile, ...)
     │   │                                  is malformed; names the file and the record/field
@@ -94,6 +96,10 @@ class RecordError(IntelError):
     def __init__(self, problem: Problem) -> None:
         super().__init__(str(problem))
         self.problem = problem
+
+
+class AptError(IntelError):
+    """apt-get failed while listing candidate upgrades or downloading their packages."""
 
 
 class InventoryError(PatchwardenError):

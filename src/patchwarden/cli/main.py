@@ -279,31 +279,34 @@ def feeds_import(
         raise typer.Exit(int(Exit.PARTIAL))
 
 
+def _import_json(report: ImportReport) -> dict[str, Any]:
+    """The ``--json`` summary of an import (stable field names)."""
+    return {
+        "files": [
+            {
+                "path": f.path,
+                "format": f.reader,
+                "advisories": {
+                    "inserted": f.advisories.inserted,
+                    "updated": f.advisories.updated,
+                    "unchanged": f.advisories.unchanged,
+                },
+                "kev_changed": f.kev,
+                "epss_loaded": f.epss,
+                "problems": [str(p) for p in f.problems],
+                "error": f.error,
+                "notes": f.notes,
+            }
+            for f in report.files
+        ],
+        "vulnerabilities": report.vulnerabilities,
+        "partial": report.partial,
+    }
+
+
 def _show_import(report: ImportReport, as_json: bool) -> None:
     if as_json:
-        _print_json(
-            {
-                "files": [
-                    {
-                        "path": f.path,
-                        "format": f.reader,
-                        "advisories": {
-                            "inserted": f.advisories.inserted,
-                            "updated": f.advisories.updated,
-                            "unchanged": f.advisories.unchanged,
-                        },
-                        "kev_changed": f.kev,
-                        "epss_loaded": f.epss,
-                        "problems": [str(p) for p in f.problems],
-                        "error": f.error,
-                        "notes": f.notes,
-                    }
-                    for f in report.files
-                ],
-                "vulnerabilities": report.vulnerabilities,
-                "partial": report.partial,
-            }
-        )
+        _print_json(_import_json(report))
         return
     table = Table(title="feeds import")
     for col in ("path", "format", "new", "updated", "unchanged", "kev", "epss", "skipped"):
@@ -1114,5 +1117,5 @@ app.add_typer(users_app, name="users")
 
 # Commands defined in their own modules register themselves on `app` when imported; they use
 # the helpers above, so they are imported last. Add a new command module's name here.
-for _module in ("daemon_cmd", "learn_cmd", "plan_cmd", "rollout_cmd"):
+for _module in ("changelog_cmd", "daemon_cmd", "learn_cmd", "plan_cmd", "rollout_cmd"):
     importlib.import_module(f"patchwarden.cli.{_module}")
