@@ -1,4 +1,4 @@
-"""The ssh backend against a real sshd on 127.0.0.1 (see conftest.py)."""
+"""The ssh backend against a real sshd on 127.0.0.1 (see tests/ssh_fixtures.py)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,25 @@ def test_wrong_host_key_is_refused(wrong_key_host: Host) -> None:
     assert "host key does not match" in message
 
 
+def test_a_cached_connection_is_not_reused_under_other_trust(
+    ssh_host: Callable[..., Host], wrong_key_host: Host
+) -> None:
+    """Same address, port and user, other known_hosts: checked again, and refused."""
+    good = ssh_host()
+    assert (good.address, good.port, good.user) == (
+        wrong_key_host.address, wrong_key_host.port, wrong_key_host.user
+    )  # fmt: skip
+
+    async def go() -> tuple[Reason | None, Reason | None, Reason | None]:
+        async with SshExecutor() as ex:
+            first = await ex.run(good, _step("true"))
+            second = await ex.run(wrong_key_host, _step("true"))
+            third = await ex.run(good, _step("true"))
+            return first.reason, second.reason, third.reason
+
+    assert asyncio.run(go()) == (None, Reason.HOST_KEY_MISMATCH, None)
+
+
 def test_unknown_host_is_refused(ssh_host: Callable[..., Host], tmp_path: Path) -> None:
     empty = tmp_path / "known_hosts"
     empty.write_text("")
@@ -65,6 +84,30 @@ def test_sudo_refused_for_a_user_without_rights(
     rc, out, reason, _ = _run(never, _step("id", "-u", become=True))
     assert (rc, reason) == (0, None)
     assert out.strip() != "0"
+
+
+def test_pip_under_sudo_refused_changes_nothing_and_is_not_rolled_back(
+    ssh_host: Callable[..., Host], unprivileged_user: str
+) -> None:
+    """become: always puts pip's install under sudo -n; refused, it never ran: no rollback."""
+    from patchwarden.execute import Change, Failed, PackageManager, Pin
+
+    host = replace(ssh_host("s1", user=unprivileged_user), become=Become.ALWAYS,
+                   python="/usr/bin/python3")  # fmt: skip
+    change = Change(
+        manager=PackageManager.PIP, ecosystem="PyPI", targets=(Pin(name="pwnone", version="1"),)
+    )
+
+    async def go() -> object:
+        async with SshExecutor(restart_check=False) as ex:
+            return await ex.apply(host, [change])
+
+    outcome = asyncio.run(go())
+    assert isinstance(outcome, Failed), outcome
+    assert outcome.reason is Reason.SUDO_REFUSED
+    assert unprivileged_user in outcome.message
+    assert [s.step.kind.value for s in outcome.steps] == ["snapshot", "apply"]
+    assert outcome.steps[0].ok  # the listing runs as the user, without sudo
 
 
 def test_concurrency_limit_is_respected(ssh_host: Callable[..., Host], tmp_path: Path) -> None:

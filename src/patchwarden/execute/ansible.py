@@ -254,7 +254,7 @@ class AnsibleExecutor(Executor):
         task = {
             "name": "pw:step",
             "ansible.builtin.command": {"argv": list(step.argv)},
-            "become": step.become and host.needs_sudo,
+            "become": host.sudo_for(step),
             "ignore_errors": True,
         }
         plays = [{"name": "step", "hosts": host.name, "gather_facts": False, "tasks": [task]}]

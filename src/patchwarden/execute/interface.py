@@ -73,14 +73,25 @@ CONNECTION_REASONS = frozenset(
 )
 """Reasons meaning the host was never reached: nothing was changed there."""
 
+NOT_STARTED_REASONS = frozenset(
+    {Reason.HOST_KEY_MISMATCH, Reason.HOST_KEY_UNKNOWN, Reason.AUTH_FAILED, Reason.SUDO_REFUSED}
+)
+"""Reasons of a step whose command never started (the connection or ``sudo -n`` refused it), so a
+failed apply with one of them changed nothing and needs no rollback. ``unreachable`` is not one:
+a connection lost in the middle of a command may have left it half done."""
+
 
 class Become(StrEnum):
-    """When commands that need root are prefixed with ``sudo -n``."""
+    """When commands are prefixed with ``sudo -n`` (:meth:`Host.sudo_for`)."""
 
     AUTO = "auto"
-    """When the login user is not root."""
+    """Commands that need root (system package managers, the restart check, health checks
+    marked ``become``), when the login user is not root."""
     ALWAYS = "always"
+    """Those, whoever logs in, and pip's installs too (a Python environment owned by root;
+    pip's read-only listings still run as the login user)."""
     NEVER = "never"
+    """No sudo at all (the login user has the rights it needs)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,6 +133,27 @@ class Host:
                 return False
             case Become.AUTO:
                 return self.user != "root"
+
+    def sudo_for(self, step: Step, *, root: bool | None = None) -> bool:
+        """True when ``step`` runs under ``sudo -n`` on this host (see :class:`Become`);
+        ``root``: whether the login user is root (default: ``user == "root"``).
+
+        >>> from patchwarden.execute.steps import Change, PackageManager, Pin, install_step
+        >>> ch = Change(manager=PackageManager.PIP, ecosystem="PyPI",
+        ...             targets=(Pin(name="urllib3", version="1.26.18"),))
+        >>> pip = install_step(ch, ch.targets, kind=StepKind.APPLY)
+        >>> host = Host(name=AssetId("h"), user="deploy")
+        >>> host.sudo_for(pip), replace(host, become=Become.ALWAYS).sudo_for(pip)
+        (False, True)
+        """
+        is_root = self.user == "root" if root is None else root
+        match self.become:
+            case Become.NEVER:
+                return False
+            case Become.AUTO:
+                return step.become and not is_root
+            case Become.ALWAYS:
+                return step.become or step.kind in (StepKind.APPLY, StepKind.ROLLBACK)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -311,6 +343,7 @@ class Executor(ABC):
             result = await self.step(host, step, done)
             if not result.ok:
                 reason = result.reason or classify_failure(result.stderr, result.stdout)
+                started = reason not in NOT_STARTED_REASONS
                 message = result.message or (
                     f"{step.kind.value} failed (exit {result.rc}): {_tail(result.stderr or result.stdout)}"  # noqa: E501
                 )
@@ -320,7 +353,7 @@ class Executor(ABC):
                     return Skipped(
                         host=host.name, reason=reason, message=message, steps=tuple(done)
                     )
-                if step.kind is StepKind.APPLY:
+                if step.kind is StepKind.APPLY and started:
                     changed = True  # a failed install may have half-done something
                 failure = (reason, message)
                 break
@@ -415,10 +448,10 @@ class Executor(ABC):
 
 
 def full_argv(host: Host, step: Step) -> tuple[str, ...]:
-    """The command as it runs on ``host``: ``sudo -n --`` first when it needs root and the
-    login user is not root (``-n``: never prompt, fail instead, so a refusal is reported).
+    """The command as it runs on ``host``: ``sudo -n --`` first when :meth:`Host.sudo_for` says
+    so (``-n``: never prompt, fail instead, so a refusal is reported).
     """
-    if step.become and host.needs_sudo:
+    if host.sudo_for(step):
         return ("sudo", "-n", "--", *step.argv)
     return step.argv
 

@@ -1,7 +1,7 @@
 """The ``local`` backend: the machine patchwarden runs on.
 
 Commands run as child processes (no shell); a step that needs root gets ``sudo -n --`` when
-patchwarden itself is not root (and the host's ``become`` allows it).
+patchwarden itself is not root (and the host's ``become`` allows it; see :meth:`Host.sudo_for`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import asyncio
 import os
 import time
 
-from patchwarden.execute.interface import Become, Executor, Host, Reason, StepResult
+from patchwarden.execute.interface import Executor, Host, Reason, StepResult
 from patchwarden.execute.steps import Step
 
 
@@ -23,11 +23,7 @@ class LocalExecutor(Executor):
         """Run ``step`` as a child process, with the host's command timeout."""
         argv = step.argv
         root = os.geteuid() == 0
-        if (
-            step.become
-            and host.become is not Become.NEVER
-            and (not root or host.become is Become.ALWAYS)
-        ):
+        if host.sudo_for(step, root=root):
             argv = ("sudo", "-n", "--", *argv)
         started = time.monotonic()
         try:

@@ -63,6 +63,7 @@ from patchwarden.execute.health import (
     run_health_checks,
 )
 from patchwarden.execute.interface import (
+    NOT_STARTED_REASONS,
     Applied,
     Become,
     Executor,
@@ -998,7 +999,8 @@ async def _change_steps(
 
         ok, out = await _do(ctx, crow, f"apply:{index}", seq, apply)
         seq += 1
-        changed = True  # a failed install may have half-done something
+        if ok or Reason(out["reason"]) not in NOT_STARTED_REASONS:
+            changed = True  # a failed install may have half-done something
         if not ok:
             failure = (Reason(out["reason"]), out["message"])
             break

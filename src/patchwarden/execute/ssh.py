@@ -8,7 +8,9 @@
 * A step that needs root runs under ``sudo -n --`` when the login user is not root; sudo that
   wants a password or refuses the user is ``sudo_refused``.
 * One connection per host, reused for all of its steps; :meth:`Executor.apply_all` bounds how
-  many hosts run at once (``max_concurrency``).
+  many hosts run at once (``max_concurrency``). Hosts share a connection only when they share
+  the address, port and user *and* the trust settings (known_hosts, keys, host key checking):
+  an asset whose known_hosts names another key is refused, even beside one that connected.
 """
 
 from __future__ import annotations
@@ -30,11 +32,11 @@ class SshExecutor(Executor):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type,unused-ignore]
-        self._connections: dict[tuple[str, int, str], asyncssh.SSHClientConnection] = {}
-        self._locks: dict[tuple[str, int, str], asyncio.Lock] = {}
+        self._connections: dict[_Key, asyncssh.SSHClientConnection] = {}
+        self._locks: dict[_Key, asyncio.Lock] = {}
 
     async def _connect(self, host: Host) -> asyncssh.SSHClientConnection | StepResult:
-        key = (host.address, host.port, host.user)
+        key = _key(host)
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             conn = self._connections.get(key)
@@ -103,7 +105,7 @@ class SshExecutor(Executor):
                 message=f"{_where(host)}: {step.kind.value} took longer than {host.command_timeout:g} s",  # noqa: E501
             )
         except (OSError, asyncssh.Error) as exc:
-            self._connections.pop((host.address, host.port, host.user), None)
+            self._connections.pop(_key(host), None)
             return StepResult(
                 step=step, rc=None, reason=Reason.UNREACHABLE, message=f"{_where(host)}: {exc}"
             )
@@ -133,6 +135,16 @@ class SshExecutor(Executor):
             conn.close()
         for conn in conns:
             await conn.wait_closed()
+
+
+_Key = tuple[str, int, str, str | None, tuple[str, ...], bool]
+
+
+def _key(host: Host) -> _Key:
+    """What a cached connection must match: where, who, and how the host was trusted."""
+    known = str(host.known_hosts) if host.known_hosts is not None else None
+    keys = tuple(str(k) for k in host.client_keys)
+    return (host.address, host.port, host.user, known, keys, host.check_host_key)
 
 
 def _where(host: Host) -> str:

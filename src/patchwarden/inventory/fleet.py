@@ -34,6 +34,8 @@ A YAML file (one mapping with ``defaults`` and ``assets``)::
           identity_file: ~/.ssh/id_ed25519   # private key (default: agent and ~/.ssh/id_*)
           known_hosts: ~/.ssh/known_hosts    # host keys are always checked against it
           become: auto           # auto | always | never                    (default auto)
+                                 # auto: sudo -n for root's commands unless user is root;
+                                 # always: pip installs too (an environment owned by root)
           python: /opt/app/venv/bin/python  # whose pip manages PyPI packages (default python3)
           health:                # checks that must pass after a change
             - command: [systemctl, is-active, nginx]   # or {http: URL, status: 200},
