@@ -496,7 +496,7 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
     store = Store.open(url)
     if url.startswith("postgresql"):
         with store.transaction() as conn:
-            for table in ("findings", "asset_packages", "assets", "packages"):
+            for table in ("findings", "asset_inventories", "assets", "packages"):
                 conn.exec_driver_sql(f"DELETE FROM {table}")
     now = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
     full, remembered = _run_scan(store, root, hosts, args.workers, None, now)

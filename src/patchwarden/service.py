@@ -44,7 +44,7 @@ from patchwarden.model import (
     PackageKey,
     VulnId,
 )
-from patchwarden.store import AdvisoryCounts, FindingDraft, Store, SyncCounts
+from patchwarden.store import AdvisoryCounts, FindingDraft, InventoryWrite, Store, SyncCounts
 from patchwarden.store.bulk import InventoryRow, inventory_digest, inventory_rows
 from patchwarden.versions import scheme_for
 
@@ -421,6 +421,8 @@ class _ScanState:
     advisory_ids: set[str] = field(default_factory=set)
     canon: dict[str, VulnId] = field(default_factory=dict)
     package_ids: dict[str, int] = field(default_factory=dict)
+    lines_by_id: dict[int, tuple[str, str | None]] = field(default_factory=dict)
+    """Package id -> (line, purl) of stored inventories re-read by this scan."""
     skips: set[Skip] = field(default_factory=set)
     drafts: dict[Any, list[FindingDraft]] = field(default_factory=dict)
     binary_keys: dict[PackageKey, set[PackageKey]] = field(default_factory=dict)
@@ -485,6 +487,7 @@ def _scan_batch(
     with store.transaction() as conn:
         stored = store.stored_digests(conn, [p.asset.id for p in batch])
         rows_of: dict[str, Sequence[InventoryRow]] = {}
+        from_store: list[str] = []
         for p in batch:
             old = stored.get(p.asset.id)
             if old == (p.digest, state.advisory_digest):
@@ -492,50 +495,57 @@ def _scan_batch(
             if p.rows is not None:
                 rows_of[p.asset.id] = p.rows
             elif old is not None and old[0] == p.digest:
-                rows_of[p.asset.id] = store.stored_rows(conn, p.asset.id)
+                from_store.append(p.asset.id)
             else:
                 raise StoreError(
                     f"asset {p.asset.id!r}: inventory digest {p.digest} is not the stored "
                     "one; the full inventory is needed"
                 )
+        if from_store:
+            rows_of.update(store.stored_rows_many(conn, from_store, state.lines_by_id))
         _match_new_keys(store, conn, rows_of.values(), state)
+        written = store.write_inventories(
+            conn,
+            [
+                InventoryWrite(
+                    asset=p.asset,
+                    distro=p.distro,
+                    source=p.source,
+                    digest=p.digest,
+                    rows=rows_of.get(p.asset.id, p.rows),
+                    stored=stored.get(p.asset.id),
+                )
+                for p in batch
+            ],
+            ids=state.package_ids,
+            advisory_digest=state.advisory_digest,
+            now=now,
+        )
         results: dict[str, AssetScan] = {}
         unchanged: list[str] = []
-        for p in batch:
+        drafts_by_asset: dict[str, list[FindingDraft]] = {}
+        hits = state.hits
+        for p, changed in zip(batch, written, strict=True):
             rows = rows_of.get(p.asset.id)
-            changed = store.write_inventory(
-                conn,
-                asset=p.asset,
-                distro=p.distro,
-                source=p.source,
-                digest=p.digest,
-                rows=rows if rows is not None else p.rows,
-                stored=stored.get(p.asset.id),
-                ids=state.package_ids,
-                advisory_digest=state.advisory_digest,
-                now=now,
-            )
-            scanned = AssetScan(
+            results[p.asset.id] = AssetScan(
                 asset=p.asset.id,
                 packages=p.packages,
                 changed=changed,
                 unsupported=p.unsupported,
                 matched=rows is not None,
             )
-            results[p.asset.id] = scanned
             if rows is None:
                 unchanged.append(p.asset.id)
                 continue
             by_key: dict[PackageKey, list[str]] = defaultdict(list)
-            hits = state.hits
             for line, _, _ in rows:
                 hit = hits.get(line)
                 if hit is not None:
                     by_key[hit[0]].append(hit[1])
-            drafts = _drafts(by_key, state.matches, state.canon, state.drafts)
-            scanned.findings = store.sync_findings(
-                conn, p.asset.id, drafts, now, canonical=state.canon
-            )
+            drafts_by_asset[p.asset.id] = _drafts(by_key, state.matches, state.canon, state.drafts)
+        synced = store.sync_findings_many(conn, drafts_by_asset, now, canonical=state.canon)
+        for asset_id, counts in synced.items():
+            results[asset_id].findings = counts
         if unchanged:
             open_counts = store.touch_unchanged(conn, unchanged, now)
             for asset_id in unchanged:

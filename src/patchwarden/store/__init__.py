@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.dialects import postgresql as _pg
+from sqlalchemy.dialects import sqlite as _sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -45,12 +48,34 @@ from patchwarden.model import (
 )
 from patchwarden.severity import best
 from patchwarden.store import schema as t
-from patchwarden.store.bulk import InventoryRow, inventory_digest, inventory_rows
+from patchwarden.store.bulk import (
+    InventoryRow,
+    db_time,
+    expand_runs,
+    inventory_digest,
+    inventory_rows,
+    pack_ids,
+    runs,
+    unpack_ids,
+)
 from patchwarden.store.bulk import insert_many as _insert_many
 from patchwarden.store.codec import decode_advisory, encode_advisory
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _CHUNK = 500
+_FINDING_COLUMNS = (
+    "asset_id",
+    "ecosystem",
+    "package",
+    "installed_version",
+    "binaries",
+    "vulnerability",
+    "advisories",
+    "fix_state",
+    "fixed_version",
+    "first_seen",
+    "last_seen",
+)
 
 
 def default_url() -> str:
@@ -89,6 +114,24 @@ class AdvisoryCounts:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InventoryWrite:
+    """One asset's inventory as a scan writes it (:meth:`Store.write_inventories`)."""
+
+    asset: Asset
+    """The asset and its context (the asset row is always upserted)."""
+    distro: str | None
+    """The distro release (``Debian:11``)."""
+    source: str
+    """Where the inventory came from."""
+    digest: str
+    """:func:`patchwarden.store.bulk.inventory_digest` of ``rows``."""
+    rows: Sequence[InventoryRow] | None
+    """The distinct packages; None only when ``digest`` is the stored one."""
+    stored: tuple[str | None, str | None] | None
+    """What :meth:`Store.stored_digests` returned for the asset (None: a new asset)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -357,13 +400,22 @@ class Store:
             "epss": t.epss,
             "assets": t.assets,
             "packages": t.packages,
-            "installed": t.asset_packages,
         }
+        packed = t.asset_inventories.c.package_ids
         with self.engine.connect() as conn:
             out = {
                 name: int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
                 for name, table in tables.items()
             }
+            # installed rows: 8 bytes per package id in the assets' packed inventories
+            out["installed"] = (
+                int(
+                    conn.execute(
+                        sa.select(sa.func.coalesce(sa.func.sum(sa.func.length(packed)), 0))
+                    ).scalar_one()
+                )
+                // 8
+            )
             out["open_findings"] = int(
                 conn.execute(
                     sa.select(sa.func.count())
@@ -547,18 +599,56 @@ class Store:
 
     def stored_rows(self, conn: Connection, asset_id: str) -> list[InventoryRow]:
         """The stored packages of one asset as :func:`inventory_rows` gives them."""
-        p, ap = t.packages.c, t.asset_packages.c
-        query = (
-            sa.select(
-                p.ecosystem, p.name, p.version, p.source_name, p.source_version, ap.location, p.purl
-            )
-            .join(t.asset_packages, ap.package_id == p.id)
-            .where(ap.asset_id == asset_id)
-        )
-        return sorted(
-            ("\t".join((r[0], r[1], r[2], r[3], r[4])), r.location, r.purl)
-            for r in conn.execute(query)
-        )
+        return self.stored_rows_many(conn, [asset_id]).get(asset_id, [])
+
+    def stored_rows_many(
+        self,
+        conn: Connection,
+        asset_ids: Sequence[str],
+        lines: dict[int, tuple[str, str | None]] | None = None,
+    ) -> dict[str, list[InventoryRow]]:
+        """:meth:`stored_rows` of several assets (those without a stored inventory are left out).
+
+        ``lines`` caches package id -> (line, purl) across calls (a scan re-reading many
+        assets reads each distinct package once).
+        """
+        inv = t.asset_inventories.c
+        packed: dict[str, tuple[list[int], list[str | None]]] = {}
+        for chunk in _chunks(list(asset_ids)):
+            for row in conn.execute(
+                sa.select(inv.asset_id, inv.package_ids, inv.locations).where(
+                    inv.asset_id.in_(chunk)
+                )
+            ):
+                ids, locations = unpack_ids(bytes(row.package_ids)), expand_runs(row.locations)
+                if len(ids) != len(locations):
+                    raise StoreError(
+                        f"asset {row.asset_id!r}: stored inventory has {len(ids)} package ids "
+                        f"but {len(locations)} locations"
+                    )
+                packed[row.asset_id] = (ids, locations)
+        cache = {} if lines is None else lines
+        wanted = sorted({i for ids, _ in packed.values() for i in ids} - cache.keys())
+        p = t.packages.c
+        for chunk in _chunks(wanted):
+            for r in conn.execute(
+                sa.select(
+                    p.id, p.ecosystem, p.name, p.version, p.source_name, p.source_version, p.purl
+                ).where(p.id.in_(chunk))
+            ):
+                cache[r.id] = ("\t".join((r[1], r[2], r[3], r[4], r[5])), r.purl)
+        out: dict[str, list[InventoryRow]] = {}
+        for asset_id, (ids, locations) in packed.items():
+            try:
+                out[asset_id] = sorted(
+                    (cache[i][0], loc, cache[i][1]) for i, loc in zip(ids, locations, strict=True)
+                )
+            except KeyError as exc:
+                raise StoreError(
+                    f"asset {asset_id!r}: stored inventory names package id {exc.args[0]}, "
+                    "which is not in the packages table"
+                ) from exc
+        return out
 
     def write_inventory(
         self,
@@ -574,65 +664,123 @@ class Store:
         advisory_digest: str | None,
         now: dt.datetime,
     ) -> bool:
-        """Upsert the asset row and, when its digest changed, replace its installed rows.
+        """:meth:`write_inventories` for one asset; True when its inventory changed."""
+        item = InventoryWrite(
+            asset=asset, distro=distro, source=source, digest=digest, rows=rows, stored=stored
+        )
+        (changed,) = self.write_inventories(
+            conn, [item], ids=ids, advisory_digest=advisory_digest, now=now
+        )
+        return changed
 
-        ``stored`` is what :meth:`stored_digests` returned for the asset (None: new asset);
-        ``rows`` may be None only when ``digest`` equals the stored digest; ``ids`` caches
-        package ids across calls. Returns True when the inventory changed.
+    def write_inventories(
+        self,
+        conn: Connection,
+        items: Sequence[InventoryWrite],
+        *,
+        ids: dict[str, int],
+        advisory_digest: str | None,
+        now: dt.datetime,
+    ) -> list[bool]:
+        """Upsert the asset rows and replace the inventory row of each asset whose digest changed.
+
+        Each asset's inventory is one ``asset_inventories`` row (its package ids packed into
+        a blob), written only when the digest differs from the stored one. ``ids`` caches
+        package ids by line across calls. Returns, per item, True when its inventory changed.
+        The statements are batched (one per kind of write), so a scan pays per batch of
+        assets, not per asset or per installed package.
         """
-        values = {
-            "kind": asset.kind.value,
-            "environment": asset.environment.value,
-            "criticality": asset.criticality,
-            "internet_exposed": asset.internet_exposed,
-            "data_sensitivity": asset.data_sensitivity,
-            "service": asset.service,
-            "owner": asset.owner,
-            "tags": list(asset.tags),
-            "maintenance_window": asset.maintenance_window,
-            "distro": distro,
-            "inventory_source": source,
-            "inventory_digest": digest,
-            "last_scanned": now,
-            "advisory_digest": advisory_digest,
-        }
-        unchanged = stored is not None and stored[0] == digest
-        if rows is not None:
-            values["package_count"] = len(rows)
-        if stored is None:
-            conn.execute(t.assets.insert().values(id=asset.id, **values))
-        else:
-            conn.execute(t.assets.update().where(t.assets.c.id == asset.id).values(**values))
-        if unchanged:
-            return False
-        if rows is None:
-            raise StoreError(
-                f"asset {asset.id!r}: inventory digest {digest} is not the stored one; "
-                "the full inventory is needed"
+        changed: list[bool] = []
+        for item in items:
+            same = item.stored is not None and item.stored[0] == item.digest
+            if not same and item.rows is None:
+                raise StoreError(
+                    f"asset {item.asset.id!r}: inventory digest {item.digest} is not the stored "
+                    "one; the full inventory is needed"
+                )
+            changed.append(not same)
+        todo = [item for item, c in zip(items, changed, strict=True) if c]
+        self.package_ids(conn, [row for item in todo for row in item.rows or ()], ids)
+        fresh: list[dict[str, Any]] = []
+        updated: list[dict[str, Any]] = []
+        touched: list[dict[str, Any]] = []
+        for item, c in zip(items, changed, strict=True):
+            asset = item.asset
+            values: dict[str, Any] = {
+                "kind": asset.kind.value,
+                "environment": asset.environment.value,
+                "criticality": asset.criticality,
+                "internet_exposed": asset.internet_exposed,
+                "data_sensitivity": asset.data_sensitivity,
+                "service": asset.service,
+                "owner": asset.owner,
+                "tags": list(asset.tags),
+                "maintenance_window": asset.maintenance_window,
+                "distro": item.distro,
+                "inventory_source": item.source,
+                "inventory_digest": item.digest,
+                "last_scanned": now,
+                "advisory_digest": advisory_digest,
+            }
+            if item.stored is None:
+                fresh.append({"id": asset.id, "package_count": len(item.rows or ()), **values})
+            elif c:
+                updated.append({"asset": asset.id, "package_count": len(item.rows or ()), **values})
+            else:
+                touched.append({"asset": asset.id, **values})
+        a = t.assets
+        if fresh:
+            conn.execute(a.insert(), fresh)
+        for group in (updated, touched):
+            if group:
+                conn.execute(
+                    a.update()
+                    .where(a.c.id == sa.bindparam("asset"))
+                    .values({k: sa.bindparam(k) for k in group[0] if k != "asset"}),
+                    group,
+                )
+        replaced = [item.asset.id for item in todo if item.stored is not None]
+        inv = t.asset_inventories
+        for chunk in _chunks(replaced):
+            conn.execute(inv.delete().where(inv.c.asset_id.in_(chunk)))
+        if todo:
+            conn.execute(
+                inv.insert(),
+                [
+                    {
+                        "asset_id": item.asset.id,
+                        "package_ids": pack_ids([ids[row[0]] for row in item.rows or ()]),
+                        "locations": runs([row[1] for row in item.rows or ()]),
+                    }
+                    for item in todo
+                ],
             )
-        if stored is not None:
-            conn.execute(t.asset_packages.delete().where(t.asset_packages.c.asset_id == asset.id))
-        package_ids = self._package_ids(conn, rows, ids)
-        if rows:
-            _insert_many(
-                conn,
-                "asset_packages",
-                ("asset_id", "package_id", "location"),
-                [(asset.id, pid, row[1]) for pid, row in zip(package_ids, rows, strict=True)],
-            )
-        return True
+        return changed
 
-    def _package_ids(
-        self, conn: Connection, rows: Sequence[InventoryRow], cache: dict[str, int]
+    def package_ids(
+        self, conn: Connection, rows: Iterable[InventoryRow], cache: dict[str, int]
     ) -> list[int]:
-        """Ids of the packages of ``rows`` (in order), inserting the ones not stored yet."""
+        """Ids of the packages of ``rows`` (in order), inserting the ones not stored yet.
+
+        New packages are inserted in sorted order with ``ON CONFLICT DO NOTHING`` and read
+        back, so that several workers scanning disjoint assets into one PostgreSQL database
+        may meet the same new package at once (the later insert waits for the earlier one and
+        then does nothing; the sorted order keeps two workers from deadlocking).
+        """
+        rows = list(rows)
         missing = {row[0]: row[2] for row in rows if row[0] not in cache}
         if missing:
             cache.update(self._select_package_ids(conn, {k.split("\t")[1] for k in missing}))
-            new = [(line, purl) for line, purl in missing.items() if line not in cache]
+            new = sorted((line, purl) for line, purl in missing.items() if line not in cache)
             if new:
+                dialect = conn.dialect.name
+                insert: Any = (
+                    _pg.insert(t.packages)
+                    if dialect == "postgresql"
+                    else _sqlite.insert(t.packages)
+                )
                 conn.execute(
-                    t.packages.insert(),
+                    insert.on_conflict_do_nothing(),
                     [
                         dict(
                             zip(
@@ -737,50 +885,99 @@ class Store:
         ``canonical`` is a known part of the id -> canonical id mapping (a scan's cache); the
         rest is looked up.
         """
+        return self.sync_findings_many(conn, {asset_id: drafts}, now, canonical=canonical)[asset_id]
+
+    def sync_findings_many(
+        self,
+        conn: Connection,
+        drafts_by_asset: Mapping[str, Sequence[FindingDraft]],
+        now: dt.datetime,
+        *,
+        canonical: dict[str, VulnId] | None = None,
+    ) -> dict[str, SyncCounts]:
+        """:meth:`sync_findings` for several assets with one read, one insert, one update.
+
+        New findings go in through the driver (``executemany`` on SQLite, ``COPY`` on
+        PostgreSQL): a first scan of 10,000 hosts inserts more than half a million.
+        """
         f = t.findings.c
-        stored = list(conn.execute(sa.select(t.findings).where(f.asset_id == asset_id)))
+        stored_by: dict[str, list[Any]] = {a: [] for a in drafts_by_asset}
+        for chunk in _chunks(list(drafts_by_asset)):
+            for row in conn.execute(
+                sa.select(
+                    f.id, f.asset_id, f.ecosystem, f.package, f.vulnerability, f.resolved_at
+                ).where(f.asset_id.in_(chunk))
+            ):
+                stored_by[row.asset_id].append(row)
         known = canonical or {}
-        wanted = [r.vulnerability for r in stored] + [d.vulnerability for d in drafts]
-        missing = [i for i in wanted if i not in known]
+        wanted = {r.vulnerability for rows in stored_by.values() for r in rows}
+        wanted.update(d.vulnerability for ds in drafts_by_asset.values() for d in ds)
         canon = {i: known[i] for i in wanted if i in known}
+        missing = [i for i in wanted if i not in known]
         if missing:
             canon.update(self.canonical_ids(conn, missing))
-        by_key = {(r.ecosystem, r.package, canon[r.vulnerability]): r for r in stored}
-        seen: set[int] = set()
-        new = still = reopened = 0
-        inserts = []
-        updates = []
-        for d in drafts:
-            vulnerability = canon[d.vulnerability]
-            row = by_key.get((d.ecosystem, d.package, vulnerability))
-            values = {
-                "installed_version": d.installed_version,
-                "binaries": list(d.binaries),
-                "vulnerability": vulnerability,
-                "advisories": list(d.advisories),
-                "fix_state": d.fix_state.value,
-                "fixed_version": d.fixed_version,
-                "last_seen": now,
-                "resolved_at": None,
-            }
-            if row is None:
-                inserts.append(
+        stamp = db_time(conn, now)
+        inserts: list[tuple[Any, ...]] = []
+        updates: list[dict[str, Any]] = []
+        gone: list[int] = []
+        out: dict[str, SyncCounts] = {}
+        json_of: dict[tuple[str, ...], str] = {}
+
+        def as_json(values: tuple[str, ...]) -> str:
+            text = json_of.get(values)
+            if text is None:
+                text = json_of[values] = json.dumps(list(values))
+            return text
+
+        for asset_id, drafts in drafts_by_asset.items():
+            stored = stored_by[asset_id]
+            by_key = {(r.ecosystem, r.package, canon[r.vulnerability]): r for r in stored}
+            seen: set[int] = set()
+            new = still = reopened = 0
+            for d in drafts:
+                vulnerability = canon[d.vulnerability]
+                hit = by_key.get((d.ecosystem, d.package, vulnerability))
+                if hit is None:
+                    inserts.append(
+                        (
+                            asset_id,
+                            d.ecosystem,
+                            d.package,
+                            d.installed_version,
+                            as_json(d.binaries),
+                            vulnerability,
+                            as_json(d.advisories),
+                            d.fix_state.value,
+                            d.fixed_version,
+                            stamp,
+                            stamp,
+                        )
+                    )
+                    new += 1
+                    continue
+                seen.add(hit.id)
+                if hit.resolved_at is None:
+                    still += 1
+                else:
+                    reopened += 1
+                updates.append(
                     {
-                        "asset_id": asset_id,
-                        "ecosystem": d.ecosystem,
-                        "package": d.package,
-                        "first_seen": now,
-                        **values,
+                        "row_id": hit.id,
+                        "installed_version": d.installed_version,
+                        "binaries": list(d.binaries),
+                        "vulnerability": vulnerability,
+                        "advisories": list(d.advisories),
+                        "fix_state": d.fix_state.value,
+                        "fixed_version": d.fixed_version,
+                        "last_seen": now,
+                        "resolved_at": None,
                     }
                 )
-                new += 1
-                continue
-            seen.add(row.id)
-            if row.resolved_at is None:
-                still += 1
-            else:
-                reopened += 1
-            updates.append({"row_id": row.id, **values})
+            resolved = [r.id for r in stored if r.resolved_at is None and r.id not in seen]
+            gone.extend(resolved)
+            out[asset_id] = SyncCounts(
+                new=new, still_open=still, reopened=reopened, resolved=len(resolved)
+            )
         if updates:  # one executemany instead of one statement per finding
             conn.execute(
                 t.findings.update()
@@ -788,12 +985,10 @@ class Store:
                 .values({k: sa.bindparam(k) for k in updates[0] if k != "row_id"}),
                 updates,
             )
-        if inserts:
-            conn.execute(t.findings.insert(), inserts)
-        gone = [r.id for r in stored if r.resolved_at is None and r.id not in seen]
+        _insert_many(conn, "findings", _FINDING_COLUMNS, inserts)
         for chunk in _chunks(gone):
             conn.execute(t.findings.update().where(f.id.in_(chunk)).values(resolved_at=now))
-        return SyncCounts(new=new, still_open=still, reopened=reopened, resolved=len(gone))
+        return out
 
     def touch_unchanged(
         self, conn: Connection, asset_ids: Sequence[str], now: dt.datetime
