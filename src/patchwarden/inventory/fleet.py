@@ -50,6 +50,7 @@ values out of range, duplicate asset names, missing inventory files, unknown dis
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,6 +161,21 @@ class Connection:
     ``systemd`` (and ``become``, ``status``, ``timeout``)."""
 
 
+def absolute(base_dir: Path, value: Path) -> Path:
+    """``value`` made absolute against ``base_dir`` and normalised, symlinks kept.
+
+    Not :meth:`Path.resolve`: a running container's filesystem is read through the magic link
+    ``/proc/PID/root``, which names ``/`` in the reader's own namespace, so resolving
+    ``/proc/1234/root`` would silently read the scanning machine's root instead.
+
+    >>> absolute(Path("/fleet"), Path("/proc/1234/root/../root"))
+    PosixPath('/proc/1234/root')
+    >>> absolute(Path("/fleet"), Path("roots/web-01"))
+    PosixPath('/fleet/roots/web-01')
+    """
+    return Path(os.path.normpath(base_dir / value))
+
+
 def _connection(spec: _ConnectionSpec | None, base_dir: Path) -> Connection | None:
     if spec is None:
         return None
@@ -167,7 +183,7 @@ def _connection(spec: _ConnectionSpec | None, base_dir: Path) -> Connection | No
     def path(value: str | None) -> str | None:
         if value is None:
             return None
-        return str((base_dir / Path(value).expanduser()).resolve())
+        return str(absolute(base_dir, Path(value).expanduser()))
 
     return Connection(
         backend=spec.backend,
@@ -375,7 +391,7 @@ def _sources(
         if value is None:
             resolved[name] = None
             continue
-        target = (base_dir / value).resolve()
+        target = absolute(base_dir, Path(value))
         resolved[name] = target
         if not target.exists():
             report((*loc, name), f"no such file or folder: {str(target)!r}", record)
