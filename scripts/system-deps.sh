@@ -11,6 +11,7 @@ command -v node >/dev/null || need+=(nodejs npm)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)  # execute tests: a private sshd on 127.0.0.1
 command -v sudo >/dev/null || need+=(sudo)
 [ -x /usr/bin/chromium ] || need+=(chromium)  # web tests: Playwright drives Debian's chromium
+command -v debootstrap >/dev/null || need+=(debootstrap)  # Debian test hosts (tests/debian_hosts.py)
 command -v unzstd >/dev/null || need+=(zstd)  # debian-changelog: .deb files with zstd members
 command -v dpkg-scanpackages >/dev/null || need+=(dpkg-dev)  # local apt repositories in tests
 if ((${#need[@]})); then

@@ -16,9 +16,10 @@ DATA = TESTS / "data"
 SHARED_DATA = REPO.parent / "shared" / "data"
 """The workplace's real public data (../shared/data); tests copy small subsets into tests/data."""
 
-pytest_plugins = ["service_fixtures", "ssh_fixtures"]
+pytest_plugins = ["service_fixtures", "ssh_fixtures", "debian_hosts"]
 """Fixture plugins (tests/ is on pytest's ``pythonpath``): the service fixtures of tests/api and
-tests/web; the private sshd and test hosts of tests/execute, tests/rollout and others."""
+tests/web; the private sshd and test hosts of tests/execute, tests/rollout and others; the
+debootstrap'd Debian test hosts reached over SSH (cached under ~/.cache/patchwarden-tests)."""
 
 PG_URL = os.environ.get("PATCHWARDEN_TEST_PG", "postgresql://127.0.0.1:5432/test")
 """The PostgreSQL server the tests use (trust auth on the CI machines)."""
