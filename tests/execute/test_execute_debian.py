@@ -6,7 +6,10 @@ Everything goes through the CLI as an operator would run it: the fleet file's ``
 root:`` (the dpkg collector reads each host's real status file) and ``connection:`` blocks,
 ``feeds import --format debian-changelog`` of the fixed openssl ``.deb`` from
 bookworm-security, ``scan``, ``plan``, ``approve`` (four eyes), ``rollout start`` over SSH,
-and a rescan.
+and a rescan. One host keeps an ``openssl`` process running through the upgrade: its findings
+stay open as "pending restart" until that process is gone and a restart check over SSH comes
+back clean (there is no CLI command for that check yet: the test calls
+``clear_pending_restarts``).
 
 The expected findings are derived from the changelog text without patchwarden's reader or
 version code: every CVE id in an entry newer than the installed version (``dpkg
@@ -16,6 +19,7 @@ entry naming it as the fixed version.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import re
@@ -35,6 +39,9 @@ from typer.testing import CliRunner
 
 from patchwarden import audit
 from patchwarden.cli.main import app
+from patchwarden.execute import SshExecutor
+from patchwarden.execute.restart import parse_restart_scan, restart_scan_step
+from patchwarden.execute.rollout import clear_pending_restarts, host_for, load_hosts
 from patchwarden.store import Store
 
 runner = CliRunner()
@@ -148,6 +155,13 @@ def test_openssl_is_patched_on_two_debian_hosts_over_ssh(
         ("openssl", "Debian:12", OPENSSL_OLD)
     }
 
+    # deb-02 runs a long-lived openssl (the binary maps libssl.so.3 and libcrypto.so.3; `enc`
+    # waits on a FIFO opened read-write), so the upgrade leaves old code running there.
+    idle = hosts[1].ssh(
+        "mkfifo /run/pw-idle; openssl enc -base64 <>/run/pw-idle >/dev/null 2>&1 & echo $!"
+    )
+    openssl_pid = int(idle.stdout)
+
     changes = _approve_all(env)
     assert len(changes) == 2
     _cli(env, "rollout", "start", "--fleet", str(fleet), "-q")
@@ -160,7 +174,11 @@ def test_openssl_is_patched_on_two_debian_hosts_over_ssh(
         steps = [s["step"] for s in change["steps"]]
         assert steps[:3] == ["snapshot:0", "apply:0", "verify:0"]
         assert {"health", "restart_check", "rescan"} <= set(steps)
-    assert status["pending_restarts"] == []  # nothing on the hosts maps the old libssl
+    pending = status["pending_restarts"]
+    assert {(p["asset"], p["vulnerability"]) for p in pending} == {
+        ("deb-02", cve) for cve in expected
+    }
+    assert all(p["units"] == [] and not p["reboot"] for p in pending)  # no systemd in a chroot
 
     # dpkg on the hosts (over the OpenSSH client, not patchwarden's executor) has the fix,
     # and apt used the hosts' local repository only (no other source is configured there).
@@ -170,9 +188,19 @@ def test_openssl_is_patched_on_two_debian_hosts_over_ssh(
         sources = h.ssh("apt-get indextargets --format '$(SITE)' | sort -u").stdout.split()
         assert sources == ["file:/srv/pw-repo"]
 
-    # The rollout's own rescan resolved the findings; a fresh scan of the hosts' roots agrees.
-    assert json.loads(_cli(env, "findings", "--json")) == []
-    _cli(env, "scan", "--fleet", str(fleet))
+    # The rollout's own rescan resolved deb-01's findings; deb-02's stay open as pending
+    # restart. A fresh scan of the hosts' roots agrees.
+    for _ in range(2):
+        still = json.loads(_cli(env, "findings", "--json"))
+        assert {(f["asset"], f["vulnerability"]) for f in still} == {
+            ("deb-02", cve) for cve in expected
+        }
+        assert all(f["pending_restart"] for f in still)
+        _cli(env, "scan", "--fleet", str(fleet))
+
+    # Once the old process is gone, a restart check over SSH comes back clean and clears them.
+    hosts[1].ssh(f"kill {openssl_pid}")
+    asyncio.run(_clear_pending_restarts(env, "deb-02"))
     assert json.loads(_cli(env, "findings", "--json")) == []
     every = json.loads(_cli(env, "findings", "--json", "--all"))
     assert len(every) == len(findings)
@@ -181,7 +209,22 @@ def test_openssl_is_patched_on_two_debian_hosts_over_ssh(
     try:
         assert audit.verify(store).ok
         actions = [e.action for e in audit.entries(store)]
-        assert actions.count(audit.Action.VERIFY) == 2
+        assert actions.count(audit.Action.VERIFY) == 3  # two rollout verifies, one clean check
+    finally:
+        store.close()
+
+
+async def _clear_pending_restarts(env: dict[str, str], asset: str) -> None:
+    """Run the restart check on ``asset`` over SSH and clear its pending restarts if clean."""
+    store = Store.open(env["PATCHWARDEN_DB"])
+    try:
+        host = host_for(asset, load_hosts(store)[asset])
+        async with SshExecutor() as executor:
+            result = await executor.run(host, restart_scan_step())
+        assert result.ok, result
+        report = parse_restart_scan(result.stdout)
+        assert not report.pending, report
+        assert clear_pending_restarts(store, asset, report, actor="alice") > 0
     finally:
         store.close()
 
