@@ -379,7 +379,7 @@ class _Hosts:
 
     def __init__(self, image: Path) -> None:
         self.image = image
-        self.tmp = Path(tempfile.mkdtemp(prefix="pw-debhosts-"))
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"pw-debhosts-{os.getpid()}-"))
         self.procs: list[tuple[subprocess.Popen[bytes], Path]] = []
 
     def start(self, name: str) -> DebianHost:
@@ -480,22 +480,30 @@ def _children(pid: int) -> list[int]:
     return [int(c) for c in text.split()]
 
 
-def _sweep_run_dir() -> None:
-    """Remove the (empty) mount points an earlier, killed run left behind."""
-    if not RUN_DIR.is_dir():
-        return
-    for mnt in RUN_DIR.iterdir():
-        pid = mnt.name.split("-", 1)[0]
+def _sweep() -> None:
+    """Remove what an earlier, killed pytest left: empty mount points and host temp dirs.
+
+    Its hosts died with it (PR_SET_PDEATHSIG), and their mounts with their namespaces; both
+    kinds of folder carry the pid of the pytest that made them.
+    """
+    leftovers = [*Path(tempfile.gettempdir()).glob("pw-debhosts-*")]
+    if RUN_DIR.is_dir():
+        leftovers.extend(RUN_DIR.iterdir())
+    for path in leftovers:
+        pid = path.name.removeprefix("pw-debhosts-").split("-", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
-            with contextlib.suppress(OSError):
-                mnt.rmdir()
+            if path.parent == RUN_DIR:
+                with contextlib.suppress(OSError):
+                    path.rmdir()  # never recursive: a live mount would be emptied
+            else:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def debian_image() -> DebianImage:
     """The cached bookworm image with openssl :data:`OPENSSL_OLD` (built when missing)."""
     _need_tools()
-    _sweep_run_dir()
+    _sweep()
     return openssl_image()
 
 
