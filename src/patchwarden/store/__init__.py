@@ -1015,13 +1015,31 @@ class Store:
         return counts
 
     def findings(self, flt: FindingFilter | None = None) -> list[Finding]:
-        """Findings with their vulnerability, KEV and EPSS data, most severe first."""
+        """Findings with their vulnerability, KEV and EPSS data, most severe first.
+
+        A fleet has hundreds of thousands of findings, so the rows are read as plain tuples:
+        JSON lists and timestamps are decoded once per distinct stored value (findings share
+        their binaries, advisories, alias lists and scan times), not once per row.
+        """
         flt = flt or FindingFilter()
         f = t.findings.c
         v = t.vulnerabilities.c
+        text, raw = sa.Text, sa.String
         query = sa.select(
-            t.findings, v.aliases, v.severity, v.cvss_score.label("cvss_score")
-        ).outerjoin(t.vulnerabilities, v.id == f.vulnerability)
+            f.id,
+            f.asset_id,
+            f.ecosystem,
+            f.package,
+            f.installed_version,
+            sa.cast(f.binaries, text),
+            f.vulnerability,
+            sa.cast(f.advisories, text),
+            f.fix_state,
+            f.fixed_version,
+            sa.type_coerce(f.first_seen, raw),
+            sa.type_coerce(f.last_seen, raw),
+            sa.type_coerce(f.resolved_at, raw),
+        )
         pending = (
             sa.select(t.pending_restarts.c.finding_id)
             .where(t.pending_restarts.c.cleared_at.is_(None))
@@ -1039,7 +1057,7 @@ class Store:
         if flt.vulnerability:
             query = query.where(f.vulnerability == flt.vulnerability)
         with self.engine.connect() as conn:
-            rows = list(conn.execute(query))
+            rows = conn.execute(query).all()
             restarting = set(
                 conn.execute(
                     sa.select(t.pending_restarts.c.finding_id).where(
@@ -1047,12 +1065,19 @@ class Store:
                     )
                 ).scalars()
             )
-            cves = {
-                i
-                for r in rows
-                for i in (r.vulnerability, *(r.aliases or ()))
-                if i.startswith("CVE-")
+            lists = _Decoded(_json_tuple)
+            # per vulnerability (a few thousand), not per finding: ids, severity, CVSS
+            vulns: dict[str, tuple[tuple[str, ...], str | None, float | None]] = {
+                r[6]: ((r[6],), None, None) for r in rows
             }
+            for chunk in _chunks(sorted(vulns)):
+                for vid, aliases, severity, score in conn.execute(
+                    sa.select(v.id, sa.cast(v.aliases, text), v.severity, v.cvss_score).where(
+                        v.id.in_(chunk)
+                    )
+                ):
+                    vulns[vid] = ((vid, *lists(aliases)), severity, score)
+            cves = {i for ids, _, _ in vulns.values() for i in ids if i.startswith("CVE-")}
             kev_ids: set[str] = set()
             epss: dict[str, tuple[float, float]] = {}
             for chunk in _chunks(sorted(cves)):
@@ -1061,40 +1086,58 @@ class Store:
                     .scalars()
                     .all()
                 )
-                for e in conn.execute(sa.select(t.epss).where(t.epss.c.cve_id.in_(chunk))):
-                    epss[e.cve_id] = (e.epss, e.percentile)
+                for e in conn.execute(
+                    sa.select(t.epss.c.cve_id, t.epss.c.epss, t.epss.c.percentile).where(
+                        t.epss.c.cve_id.in_(chunk)
+                    )
+                ):
+                    epss[e[0]] = (e[1], e[2])
+        when = _Decoded(_utc)
+        severities = {s.value: s for s in Severity}
+        context: dict[str, tuple[tuple[str, ...], Severity, float | None, bool, Any]] = {}
+        for vid, (ids, severity, score) in vulns.items():
+            scores = [epss[i] for i in ids if i in epss]
+            context[vid] = (
+                ids,
+                severities[severity or Severity.UNKNOWN],
+                score,
+                any(i in kev_ids for i in ids),
+                max(scores) if scores else None,
+            )
+        fix_states = {s.value: s for s in FixState}
+        min_rank = flt.min_severity.rank if flt.min_severity is not None else None
         out = []
         for r in rows:
-            ids = (r.vulnerability, *(r.aliases or ()))
-            scores = [epss[i] for i in ids if i in epss]
-            top = max(scores) if scores else None
-            finding = Finding(
-                id=r.id,
-                asset=AssetId(r.asset_id),
-                ecosystem=r.ecosystem,
-                package=r.package,
-                installed_version=r.installed_version,
-                binaries=tuple(r.binaries),
-                vulnerability=VulnId(r.vulnerability),
-                aliases=tuple(r.aliases or ()),
-                advisories=tuple(r.advisories),
-                fix_state=FixState(r.fix_state),
-                fixed_version=r.fixed_version,
-                severity=Severity(r.severity or Severity.UNKNOWN),
-                cvss_score=r.cvss_score,
-                kev=any(i in kev_ids for i in ids),
-                epss=None if top is None else top[0],
-                epss_percentile=None if top is None else top[1],
-                first_seen=r.first_seen,
-                last_seen=r.last_seen,
-                resolved_at=None if r.id in restarting else r.resolved_at,
-                pending_restart=r.id in restarting,
+            ids, severity, score, kev, top = context[r[6]]
+            if flt.kev_only and not kev:
+                continue
+            if min_rank is not None and severity.rank < min_rank:
+                continue
+            pending_restart = r[0] in restarting
+            out.append(
+                Finding(
+                    id=r[0],
+                    asset=AssetId(r[1]),
+                    ecosystem=r[2],
+                    package=r[3],
+                    installed_version=r[4],
+                    binaries=lists(r[5]),
+                    vulnerability=VulnId(r[6]),
+                    aliases=ids[1:],
+                    advisories=lists(r[7]),
+                    fix_state=fix_states[r[8]],
+                    fixed_version=r[9],
+                    severity=severity,
+                    cvss_score=score,
+                    kev=kev,
+                    epss=None if top is None else top[0],
+                    epss_percentile=None if top is None else top[1],
+                    first_seen=when(r[10]),
+                    last_seen=when(r[11]),
+                    resolved_at=None if pending_restart or r[12] is None else when(r[12]),
+                    pending_restart=pending_restart,
+                )
             )
-            if flt.kev_only and not finding.kev:
-                continue
-            if flt.min_severity is not None and finding.severity.rank < flt.min_severity.rank:
-                continue
-            out.append(finding)
         out.sort(
             key=lambda x: (
                 -int(x.kev),
@@ -1208,6 +1251,44 @@ def canonical_id(members: Iterable[str]) -> str:
         if hits:
             return hits[0]
     return ordered[0]
+
+
+class _Decoded:
+    """Decode stored values once per distinct value (``cache(raw)`` -> decoded)."""
+
+    __slots__ = ("decode", "seen")
+
+    def __init__(self, decode: Any) -> None:
+        self.decode = decode
+        self.seen: dict[Any, Any] = {}
+
+    def __call__(self, raw: Any) -> Any:
+        try:
+            return self.seen[raw]
+        except KeyError:
+            value = self.seen[raw] = self.decode(raw)
+            return value
+
+
+def _json_tuple(text: str) -> tuple[str, ...]:
+    """A stored JSON list as a tuple.
+
+    >>> _json_tuple('["a", "b"]')
+    ('a', 'b')
+    """
+    return tuple(json.loads(text))
+
+
+def _utc(value: Any) -> dt.datetime:
+    """A stored timestamp as an aware UTC datetime (SQLite gives naive UTC text).
+
+    >>> _utc("2026-02-01 00:00:00.000000")
+    datetime.datetime(2026, 2, 1, 0, 0, tzinfo=datetime.timezone.utc)
+    """
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    assert isinstance(value, dt.datetime)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def _redact(url: str) -> str:
