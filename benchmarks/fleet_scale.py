@@ -57,12 +57,12 @@ from typing import Any
 from patchwarden.inventory.dpkg import DpkgCollector
 from patchwarden.inventory.sbom import load_sbom
 from patchwarden.match import AdvisoryIndex, match
-from patchwarden.model import Asset, AssetId, Environment, Inventory, PackageKey
+from patchwarden.model import Asset, AssetId, Environment, PackageKey, inventory_rows
 from patchwarden.service import (
     PreparedInventory,
     import_feeds,
     package_key,
-    prepare_inventory,
+    prepare_rows,
     scan,
 )
 from patchwarden.store import Store
@@ -322,10 +322,8 @@ def collect(args: tuple[Path, int, Remembered | None]) -> tuple[PreparedInventor
             ),
             previous,
         )
-    packages = _COLLECTOR.collect(status, distro=DISTRO) + load_sbom(bom)[1]
-    prepared = prepare_inventory(
-        Inventory(asset=asset, packages=tuple(packages), distro=DISTRO, source=source)
-    )
+    rows = _COLLECTOR.collect_rows(status, distro=DISTRO) + inventory_rows(load_sbom(bom)[1])
+    prepared = prepare_rows(asset, rows, distro=DISTRO, source=source)
     return prepared, (digest, prepared.digest, prepared.packages, prepared.unsupported)
 
 

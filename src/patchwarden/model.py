@@ -9,7 +9,8 @@ them as :class:`Finding` rows. New values are made with :func:`dataclasses.repla
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NewType
@@ -125,6 +126,36 @@ class InstalledPackage:
     """Package URL, when known."""
     location: str | None = None
     """Where it was found (site-packages path, lockfile path, SBOM component ref)."""
+
+
+InventoryRow = tuple[str, str | None, str | None]
+"""One distinct installed package as a scan stores it: ``(line, location, purl)``.
+
+The *line* is ``ecosystem\\tname\\tversion\\tsource_name\\tsource_version`` (the columns of
+the store's ``packages`` unique key): lines are cheap to hash, to pickle between processes
+and to map to package ids, and identical packages on 10,000 hosts share one id."""
+
+
+def inventory_rows(packages: Iterable[InstalledPackage]) -> list[InventoryRow]:
+    """The distinct packages as sorted rows; of duplicates the last one's location/purl wins.
+
+    >>> pkg = InstalledPackage(ecosystem="PyPI", name="jinja2", version="2.10", location="/a")
+    >>> inventory_rows([pkg, pkg])
+    [('PyPI\\tjinja2\\t2.10\\t\\t', '/a', None)]
+    """
+    by_key: dict[tuple[str, str, str, str, str], InstalledPackage] = {}
+    for p in packages:
+        by_key[(p.ecosystem, p.name, p.version, p.source_name or "", p.source_version or "")] = p
+    return [("\t".join(key), p.location, p.purl) for key, p in sorted(by_key.items())]
+
+
+def inventory_digest(lines: Sequence[str], distro: str | None) -> str:
+    """The digest stored per asset: equal digests mean an unchanged inventory.
+
+    >>> inventory_digest([], None)[:12]
+    'a59779fbfbb3'
+    """
+    return hashlib.sha256("\n".join(lines).encode() + f"\n{distro}".encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,6 +8,7 @@ through an injected :class:`Observer` so that it never imports a UI library.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime as dt
 import functools
@@ -393,6 +394,59 @@ def prepare_inventory(inventory: Inventory) -> PreparedInventory:
         packages=len(inventory.packages),
         unsupported=sum(1 for p in inventory.packages if _ecosystem(p.ecosystem) is None),
     )
+
+
+def prepare_rows(
+    asset: Asset,
+    rows: Iterable[InventoryRow],
+    *,
+    distro: str | None,
+    source: str,
+) -> PreparedInventory:
+    """:func:`prepare_inventory` for rows a collector already reduced
+    (:meth:`~patchwarden.inventory.interface.Collector.collect_rows`), several lists merged.
+
+    Of rows with the same line the last one's location and purl win, as in
+    :func:`~patchwarden.model.inventory_rows`; ``packages`` counts the distinct rows.
+
+    >>> from patchwarden.model import Asset, AssetId
+    >>> p = prepare_rows(Asset(id=AssetId("h")), [("PyPI\\tjinja2\\t2.10\\t\\t", "/a", None),
+    ...     ("Nowhere\\tx\\t1\\t\\t", None, None)], distro=None, source="t")
+    >>> (p.packages, p.unsupported, p.rows[1][0])
+    (2, 1, 'PyPI\\tjinja2\\t2.10\\t\\t')
+    """
+    by_line = {row[0]: row for row in rows}
+    lines = sorted(by_line)
+    merged = tuple(by_line[line] for line in lines)
+    return PreparedInventory(
+        asset=asset,
+        distro=distro,
+        source=source,
+        digest=inventory_digest(lines, distro),
+        rows=merged,
+        packages=len(merged),
+        unsupported=_unsupported(merged),
+    )
+
+
+def _unsupported(rows: Sequence[InventoryRow]) -> int:
+    """How many sorted rows have an ecosystem without a version ordering.
+
+    Rows sort by line, and a line starts with its ecosystem and a tab, so each ecosystem's
+    rows are one run: found by bisection, one ecosystem look-up per run, not per row.
+    """
+    count = start = 0
+    while start < len(rows):
+        ecosystem = _row_ecosystem(rows[start])
+        end = bisect.bisect_right(rows, ecosystem, lo=start, key=_row_ecosystem)
+        if _ecosystem(ecosystem) is None:
+            count += end - start
+        start = end
+    return count
+
+
+def _row_ecosystem(row: InventoryRow) -> str:
+    return row[0].partition("\t")[0]
 
 
 def _line_key(line: str) -> PackageKey | None:

@@ -10,6 +10,7 @@ import pytest
 
 from patchwarden.errors import InventoryFormatError
 from patchwarden.inventory.dpkg import DpkgCollector
+from patchwarden.model import inventory_rows
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "inventory"
 STATUS = DATA / "debian12-root" / "var" / "lib" / "dpkg" / "status"
@@ -108,6 +109,56 @@ def test_malformed_status(tmp_path: Path, text: str, message: str) -> None:
     path.write_text(text)
     with pytest.raises(InventoryFormatError, match=message):
         DpkgCollector().collect(path)
+    with pytest.raises(InventoryFormatError, match=message):  # the fast path reports the same
+        DpkgCollector().collect_rows(path)
+
+
+def _variants(tmp_path: Path) -> list[Path]:
+    """The real subset, plus the same text with CRLF ends, a duplicated package built for
+    another architecture, blank-line runs, a not-installed stanza, and a listing."""
+    text = STATUS.read_text()
+    crlf = tmp_path / "crlf"
+    crlf.write_bytes(text.replace("\n", "\r\n").encode())
+    stanzas = text.strip("\n").split("\n\n")
+    libc = next(s for s in stanzas if s.startswith("Package: libc6\n"))
+    odd = tmp_path / "odd"
+    odd.write_text(
+        "\n\n\n".join(stanzas[:5])
+        + "\n\n"
+        + libc.replace("Architecture: amd64", "Architecture: i386")
+        + "\n\n"
+        + stanzas[6].replace("install ok installed", "deinstall ok config-files")
+        + "\n\n\n\n"
+        + "\n\n".join(stanzas[7:])
+        + "\n\n"
+    )
+    return [STATUS, crlf, odd, LISTING]
+
+
+def test_collect_rows_equals_the_rows_of_collect(tmp_path: Path) -> None:
+    """The fast row path gives exactly inventory_rows(collect()), also from its memo."""
+    collector = DpkgCollector()
+    for path in _variants(tmp_path):
+        for distro in ("Debian:12", None):
+            expected = inventory_rows(collector.collect(path, distro=distro))
+            assert expected
+            assert collector.collect_rows(path, distro=distro) == expected, path
+            assert collector.collect_rows(path, distro=distro) == expected, path  # memoised
+    rows = collector.collect_rows(tmp_path / "odd", distro="Debian:12")
+    (libc,) = [r for r in rows if "\tlibc6\t" in r[0]]
+    assert libc[2] is not None
+    assert "arch=i386" in libc[2]  # of duplicate stanzas the later one wins
+
+
+def test_collect_rows_rejects_what_collect_rejects(tmp_path: Path) -> None:
+    path = tmp_path / "status"
+    path.write_bytes(STATUS.read_bytes().replace(b"Package: curl", b"Package: cur\xffl"))
+    with pytest.raises(InventoryFormatError, match="cannot read dpkg database"):
+        DpkgCollector().collect(path)
+    with pytest.raises(InventoryFormatError, match="cannot read dpkg database"):
+        DpkgCollector().collect_rows(path)
+    with pytest.raises(InventoryFormatError, match="cannot read dpkg database"):
+        DpkgCollector().collect_rows(tmp_path / "missing")
 
 
 def test_malformed_listing(tmp_path: Path) -> None:
@@ -137,9 +188,9 @@ def test_whole_machine_status_matches_dpkg_query() -> None:
         status, name, version, src, src_version = line.split("\t")
         if status[:2] in {"ii", "hi"}:
             expected.add((name, version, src, src_version))
-    ours = {
-        (p.name, p.version, p.source_name, p.source_version)
-        for p in DpkgCollector().collect(Path("/var/lib/dpkg/status"))
-    }
+    machine = Path("/var/lib/dpkg/status")
+    packages = DpkgCollector().collect(machine)
+    ours = {(p.name, p.version, p.source_name, p.source_version) for p in packages}
     assert len(expected) > 100
     assert ours == expected
+    assert DpkgCollector().collect_rows(machine) == inventory_rows(packages)

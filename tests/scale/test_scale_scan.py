@@ -20,8 +20,14 @@ import pytest
 from patchwarden.errors import StoreError
 from patchwarden.inventory import collect_fleet_asset
 from patchwarden.inventory.fleet import load_fleet
-from patchwarden.model import Finding, Inventory
-from patchwarden.service import PreparedInventory, import_feeds, prepare_inventory, scan
+from patchwarden.model import Finding, Inventory, inventory_rows
+from patchwarden.service import (
+    PreparedInventory,
+    import_feeds,
+    prepare_inventory,
+    prepare_rows,
+    scan,
+)
 from patchwarden.store import FindingFilter, Store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -113,6 +119,28 @@ def test_prepared_inventories_give_the_same_findings(
 ) -> None:
     """Inventories prepared elsewhere (worker processes) are scanned like plain ones."""
     scan(store, [prepare_inventory(inv) for inv in inventories], now=T0, batch_size=3)
+    assert _rows(store.findings()) == _expected()
+
+
+def test_collector_rows_give_the_same_inventories_and_findings(
+    store: Store, inventories: list[Inventory]
+) -> None:
+    """prepare_rows (what a collector's row path feeds) equals prepare_inventory, findings too."""
+    by_rows = []
+    for inv in inventories:
+        half = len(inv.packages) // 2  # two collectors' row lists, merged
+        parts = [inventory_rows(inv.packages[:half]), inventory_rows(inv.packages[half:])]
+        prepared = prepare_rows(
+            inv.asset, [r for part in parts for r in part], distro=inv.distro, source=inv.source
+        )
+        expected = prepare_inventory(inv)
+        assert (prepared.rows, prepared.digest, prepared.unsupported) == (
+            expected.rows,
+            expected.digest,
+            expected.unsupported,
+        )
+        by_rows.append(prepared)
+    scan(store, by_rows, now=T0)
     assert _rows(store.findings()) == _expected()
 
 

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar
 
-from patchwarden.model import InstalledPackage
+from patchwarden.model import InstalledPackage, InventoryRow, inventory_rows
 
 
 class Collector(ABC):
@@ -28,6 +28,15 @@ class Collector(ABC):
         ``distro`` is the OS ecosystem (``Debian:12``) read from ``/etc/os-release``; OS package
         collectors stamp it on each package's ``ecosystem``.
         """
+
+    def collect_rows(self, path: Path, *, distro: str | None = None) -> list[InventoryRow]:
+        """The packages :meth:`collect` finds, as the sorted distinct rows a scan stores.
+
+        A collector that reads large, repetitive inputs (a fleet's dpkg status files) may
+        override it with a faster path that gives exactly these rows and raises the same
+        errors.
+        """
+        return inventory_rows(self.collect(path, distro=distro))
 
     def locate(self, root: Path) -> list[Path]:
         """Where this collector's database lives under a filesystem ``root`` (empty: none)."""

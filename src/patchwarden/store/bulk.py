@@ -1,52 +1,37 @@
-"""Bulk helpers for scanning large fleets: compact inventory rows and fast inserts.
+"""Bulk helpers for scanning large fleets: packed inventories and fast inserts.
 
-An installed package travels through a scan as one tab-joined *line*
-``ecosystem\\tname\\tversion\\tsource_name\\tsource_version`` (the columns of the
-``packages`` unique key): lines are cheap to hash, to pickle between processes and to map to
-package ids, and identical packages on 10,000 hosts share one id.
+Inventories travel through a scan as :data:`~patchwarden.model.InventoryRow` values (defined
+in :mod:`patchwarden.model`, re-exported here); the store keeps each asset's rows as one
+packed row of package ids (:func:`pack_ids`) plus location runs (:func:`runs`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import sys
 from array import array
 from collections.abc import Iterable, Sequence
-from itertools import groupby
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from patchwarden.model import InstalledPackage
+from patchwarden.model import InventoryRow, inventory_digest, inventory_rows
 from patchwarden.store.schema import UtcDateTime
 
-InventoryRow = tuple[str, str | None, str | None]
-"""(line, location, purl) of one distinct installed package."""
+__all__ = [
+    "InventoryRow",
+    "db_time",
+    "expand_runs",
+    "insert_many",
+    "inventory_digest",
+    "inventory_rows",
+    "pack_ids",
+    "runs",
+    "unpack_ids",
+]
 
 _COPY_ROWS = 5_000
-
-
-def inventory_rows(packages: Iterable[InstalledPackage]) -> list[InventoryRow]:
-    """The distinct packages as sorted rows; of duplicates the last one's location/purl wins.
-
-    >>> pkg = InstalledPackage(ecosystem="PyPI", name="jinja2", version="2.10", location="/a")
-    >>> inventory_rows([pkg, pkg])
-    [('PyPI\\tjinja2\\t2.10\\t\\t', '/a', None)]
-    """
-    by_key: dict[tuple[str, str, str, str, str], InstalledPackage] = {}
-    for p in packages:
-        by_key[(p.ecosystem, p.name, p.version, p.source_name or "", p.source_version or "")] = p
-    return [("\t".join(key), p.location, p.purl) for key, p in sorted(by_key.items())]
-
-
-def inventory_digest(lines: Sequence[str], distro: str | None) -> str:
-    """The digest stored per asset: equal digests mean an unchanged inventory.
-
-    >>> inventory_digest([], None)[:12]
-    'a59779fbfbb3'
-    """
-    return hashlib.sha256("\n".join(lines).encode() + f"\n{distro}".encode()).hexdigest()
+_NOTHING = object()
 
 
 def insert_many(
@@ -112,7 +97,15 @@ def runs(values: Iterable[str | None]) -> list[list[Any]]:
     >>> expand_runs(runs(["/s", "/s", None]))
     ['/s', '/s', None]
     """
-    return [[value, sum(1 for _ in group)] for value, group in groupby(values)]
+    out: list[list[Any]] = []
+    last: Any = _NOTHING
+    for value in values:
+        if value is last or value == last:
+            out[-1][1] += 1
+        else:
+            out.append([value, 1])
+            last = value
+    return out
 
 
 def expand_runs(encoded: Sequence[Sequence[Any]]) -> list[str | None]:
