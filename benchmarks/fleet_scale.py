@@ -66,6 +66,7 @@ from patchwarden.service import (
     scan,
 )
 from patchwarden.store import Store
+from patchwarden.store.bulk import gc_paused
 from patchwarden.versions import scheme_for
 
 HERE = Path(__file__).resolve().parent
@@ -342,18 +343,30 @@ def _timed(items: Iterator[Any], spent: list[float]) -> Iterator[Any]:
 
 
 def _rank_and_plan(store: Store) -> tuple[float, float, int, int, int]:
+    """Rank the open findings (``store.ranked_findings``, the lean read path: the same order
+    as ``store.findings()``) and group each asset's upgrades in rank order."""
     t0 = time.perf_counter()
-    findings = store.findings()
+    findings = store.ranked_findings()
     t1 = time.perf_counter()
     plan: dict[str, dict[tuple[str, str], str | None]] = defaultdict(dict)
-    for f in findings:  # most urgent first: each asset's upgrades in rank order
-        actions = plan[f.asset]
-        key = (f.ecosystem, f.package)
-        if key not in actions:
-            actions[key] = f.fixed_version
-        elif f.fixed_version and actions[key]:
-            scheme = scheme_for(f.ecosystem)
-            actions[key] = max(actions[key] or "", f.fixed_version, key=scheme.parse)
+    parsed: dict[tuple[str, str], Any] = {}  # (ecosystem, version) -> comparison key
+
+    def version_key(ecosystem: str, version: str) -> Any:
+        key = parsed.get((ecosystem, version))
+        if key is None:
+            key = parsed[(ecosystem, version)] = scheme_for(ecosystem).parse(version)
+        return key
+
+    with gc_paused():
+        for f in findings:  # most urgent first: each asset's upgrades in rank order
+            actions = plan[f.asset]
+            key = (f.ecosystem, f.package)
+            if key not in actions:
+                actions[key] = f.fixed_version
+            elif f.fixed_version and actions[key] and actions[key] != f.fixed_version:
+                current = actions[key] or ""
+                if version_key(f.ecosystem, f.fixed_version) > version_key(f.ecosystem, current):
+                    actions[key] = f.fixed_version
     t2 = time.perf_counter()
     kev = sum(1 for f in findings if f.kev)
     return t1 - t0, t2 - t1, len(findings), kev, sum(len(a) for a in plan.values())

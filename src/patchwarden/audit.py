@@ -400,6 +400,7 @@ def append_many(
     last, prev = conn.execute(sa.select(head.c.seq, head.c.hash).where(head.c.id == 1)).one()
     seq = int(last) - len(events)
     entries = []
+    rows: list[dict[str, Any]] = []
     for e, inputs_digest, details in prepared:
         seq += 1
         fields: dict[str, Any] = {
@@ -414,8 +415,10 @@ def append_many(
             "prev_hash": prev,
         }
         prev = entry_hash(entry_bytes(**fields), key)
-        entries.append(AuditEntry(**fields, hash=prev))
-    conn.execute(t.audit_log.insert(), [dataclasses.asdict(e) for e in entries])
+        fields["hash"] = prev
+        rows.append(fields)
+        entries.append(AuditEntry(**fields))
+    conn.execute(t.audit_log.insert(), rows)  # the field dicts: asdict() deep-copies each
     conn.execute(head.update().where(head.c.id == 1).values(hash=prev))
     return entries
 

@@ -46,7 +46,7 @@ from patchwarden.model import (
     VulnId,
 )
 from patchwarden.store import AdvisoryCounts, FindingDraft, InventoryWrite, Store, SyncCounts
-from patchwarden.store.bulk import InventoryRow, inventory_digest, inventory_rows
+from patchwarden.store.bulk import InventoryRow, gc_paused, inventory_digest, inventory_rows
 from patchwarden.versions import scheme_for
 
 _BATCH = 2_000
@@ -517,13 +517,15 @@ def scan(
     for inv in inventories:
         prepared = inv if isinstance(inv, PreparedInventory) else prepare_inventory(inv)
         if prepared.asset.id in ids or len(batch) >= batch_size:
-            _scan_batch(store, batch, state, report, now)
+            with gc_paused():
+                _scan_batch(store, batch, state, report, now)
             obs.advance(len(batch))
             batch, ids = [], set()
         batch.append(prepared)
         ids.add(prepared.asset.id)
     if batch:
-        _scan_batch(store, batch, state, report, now)
+        with gc_paused():
+            _scan_batch(store, batch, state, report, now)
         obs.advance(len(batch))
     report.distinct_keys = len(state.matches)
     report.advisories_considered = len(state.advisory_ids)
@@ -601,7 +603,7 @@ def _scan_batch(
         for asset_id, counts in synced.items():
             results[asset_id].findings = counts
         if unchanged:
-            open_counts = store.touch_unchanged(conn, unchanged, now)
+            open_counts = store.touch_unchanged(conn, unchanged)
             for asset_id in unchanged:
                 results[asset_id].findings = SyncCounts(still_open=open_counts.get(asset_id, 0))
         audit.append_many(conn, [_scan_event(p, results[p.asset.id], state) for p in batch])

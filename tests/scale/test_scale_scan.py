@@ -28,7 +28,7 @@ from patchwarden.service import (
     prepare_rows,
     scan,
 )
-from patchwarden.store import FindingFilter, Store
+from patchwarden.store import FindingFilter, RankedFinding, Store
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "src" / "patchwarden" / "demo"
@@ -142,6 +142,32 @@ def test_collector_rows_give_the_same_inventories_and_findings(
         by_rows.append(prepared)
     scan(store, by_rows, now=T0)
     assert _rows(store.findings()) == _expected()
+
+
+def test_ranked_findings_are_findings_lean_and_in_the_same_order(
+    store: Store, inventories: list[Inventory]
+) -> None:
+    scan(store, inventories, now=T0)
+    findings = store.findings()
+    ranked = store.ranked_findings()
+    assert len(ranked) == 116
+    assert any(r.kev for r in ranked)
+    assert len({(r.severity, r.cvss_score, r.epss) for r in ranked}) > 10  # a real ordering
+    assert ranked == [
+        RankedFinding(
+            f.id,
+            f.asset,
+            f.ecosystem,
+            f.package,
+            f.vulnerability,
+            f.fixed_version,
+            f.kev,
+            f.severity,
+            f.cvss_score,
+            f.epss,
+        )
+        for f in findings
+    ]
 
 
 def _with_version(inv: Inventory, package: str, version: str) -> Inventory:

@@ -47,6 +47,7 @@ def test_pending_restart_keeps_the_finding_open_until_a_clean_check(store: Store
     (pending,) = store.findings()
     assert pending.pending_restart
     assert pending.resolved_at is None
+    assert [r.id for r in store.ranked_findings()] == [pending.id]  # listed there too
     stale = RestartReport(
         processes=(
             StaleProcess(pid=1, command="demo", unit="demo.service", files=("/usr/lib/x.so",)),
@@ -56,6 +57,7 @@ def test_pending_restart_keeps_the_finding_open_until_a_clean_check(store: Store
     assert store.findings()[0].pending_restart
     assert clear_pending_restarts(store, "web-01", RestartReport(), actor="test", now=T2) == 1
     assert store.findings() == []
+    assert store.ranked_findings() == []
     (done,) = store.findings(FindingFilter(include_resolved=True))
     assert done.resolved_at == T2  # resolved when the fixed code runs, not when installed
     assert not done.pending_restart

@@ -8,9 +8,11 @@ packed row of package ids (:func:`pack_ids`) plus location runs (:func:`runs`).
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import sys
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -22,6 +24,7 @@ __all__ = [
     "InventoryRow",
     "db_time",
     "expand_runs",
+    "gc_paused",
     "insert_many",
     "inventory_digest",
     "inventory_rows",
@@ -53,6 +56,24 @@ def insert_many(
         return
     marks = ", ".join("?" for _ in columns)
     conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", list(rows))
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a bulk step builds many small objects.
+
+    Building hundreds of thousands of row tuples sets off collection after collection of the
+    older generations, which find nothing (rows hold no reference cycles): measured at 15-20%
+    of a fleet scan and 40% of ranking 617,078 findings. Reference counting still frees
+    everything meanwhile; the collector runs again afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def db_time(conn: Connection, value: dt.datetime) -> Any:

@@ -228,6 +228,10 @@ findings = Table(
     Index("ix_findings_open", "resolved_at", "asset_id"),
     Index("ix_findings_vulnerability", "vulnerability"),
 )
+"""One vulnerability on one asset's package, kept across scans. ``last_seen`` is written when
+a scan matched the asset and saw the finding; for an OPEN finding, later scans that skipped
+the unchanged asset count as seen too (``assets.last_scanned``; see
+:meth:`patchwarden.store.Store.touch_unchanged`)."""
 
 audit_log = Table(
     "audit_log",
