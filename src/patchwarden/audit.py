@@ -77,6 +77,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from patchwarden.errors import StoreError
 from patchwarden.store import Store
 from patchwarden.store import schema as t
+from patchwarden.store.bulk import db_time, insert_many
 
 FORMAT = 1
 """The version of :func:`entry_bytes`; part of every hash."""
@@ -376,6 +377,20 @@ def append(
     return append_many(conn, [event], at=at)[0]
 
 
+_COLUMNS = (
+    "seq",
+    "at",
+    "actor",
+    "action",
+    "subject",
+    "inputs_digest",
+    "details",
+    "key_id",
+    "prev_hash",
+    "hash",
+)
+
+
 def append_many(
     conn: Connection, events: Sequence[AuditEvent], *, at: dt.datetime | None = None
 ) -> list[AuditEntry]:
@@ -400,7 +415,8 @@ def append_many(
     last, prev = conn.execute(sa.select(head.c.seq, head.c.hash).where(head.c.id == 1)).one()
     seq = int(last) - len(events)
     entries = []
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []  # a scan appends one entry per asset: through the driver
+    stamp = db_time(conn, at)
     for e, inputs_digest, details in prepared:
         seq += 1
         fields: dict[str, Any] = {
@@ -416,9 +432,9 @@ def append_many(
         }
         prev = entry_hash(entry_bytes(**fields), key)
         fields["hash"] = prev
-        rows.append(fields)
         entries.append(AuditEntry(**fields))
-    conn.execute(t.audit_log.insert(), rows)  # the field dicts: asdict() deep-copies each
+        rows.append(tuple(stamp if c == "at" else fields[c] for c in _COLUMNS))
+    insert_many(conn, "audit_log", _COLUMNS, rows)
     conn.execute(head.update().where(head.c.id == 1).values(hash=prev))
     return entries
 

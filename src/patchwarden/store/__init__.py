@@ -58,6 +58,7 @@ from patchwarden.store.bulk import (
     pack_ids,
     runs,
     unpack_ids,
+    update_many,
 )
 from patchwarden.store.bulk import insert_many as _insert_many
 from patchwarden.store.codec import decode_advisory, encode_advisory
@@ -564,16 +565,13 @@ class Store:
         findings, so an incremental scan skips it.
         """
         h = hashlib.sha256()
-        for row in conn.execute(
-            sa.select(t.advisories.c.id, t.advisories.c.modified).order_by(t.advisories.c.id)
-        ):
-            h.update(f"{row.id}\t{row.modified.isoformat()}\n".encode())
-        for row in conn.execute(
-            sa.select(t.vulnerability_ids.c.id, t.vulnerability_ids.c.vulnerability).order_by(
-                t.vulnerability_ids.c.id
-            )
-        ):
-            h.update(f"{row.id}\t{row.vulnerability}\n".encode())
+        a, v = t.advisories.c, t.vulnerability_ids.c
+        for advisory_id, modified in _raw_rows(
+            conn, sa.select(a.id, a.modified).order_by(a.id)
+        ):  # driver rows: SQLite gives the stored text, parsed once per distinct value
+            h.update(f"{advisory_id}\t{_utc(modified).isoformat()}\n".encode())
+        for vid, canonical in _raw_rows(conn, sa.select(v.id, v.vulnerability).order_by(v.id)):
+            h.update(f"{vid}\t{canonical}\n".encode())
         return h.hexdigest()
 
     def get_advisory(self, advisory_id: str) -> Advisory | None:
@@ -747,16 +745,23 @@ class Store:
                 updated.append({"asset": asset.id, "package_count": len(item.rows or ()), **values})
             else:
                 touched.append({"asset": asset.id, **values})
-        a = t.assets
+        # through the driver: a scan writes every asset's row (10,000 per fleet scan)
+        stamp = db_time(conn, now)
+        for group in (fresh, updated, touched):
+            for values in group:
+                values["tags"] = json.dumps(values["tags"])
+                values["last_scanned"] = stamp
         if fresh:
-            conn.execute(a.insert(), fresh)
+            _insert_many(conn, "assets", list(fresh[0]), [tuple(v.values()) for v in fresh])
         for group in (updated, touched):
             if group:
-                conn.execute(
-                    a.update()
-                    .where(a.c.id == sa.bindparam("asset"))
-                    .values({k: sa.bindparam(k) for k in group[0] if k != "asset"}),
-                    group,
+                columns = [k for k in group[0] if k != "asset"]
+                update_many(
+                    conn,
+                    "assets",
+                    "id",
+                    columns,
+                    [(*(v[c] for c in columns), v["asset"]) for v in group],
                 )
         replaced = [item.asset.id for item in todo if item.stored is not None]
         inv = t.asset_inventories

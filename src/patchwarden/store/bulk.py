@@ -31,6 +31,7 @@ __all__ = [
     "pack_ids",
     "runs",
     "unpack_ids",
+    "update_many",
 ]
 
 _COPY_ROWS = 5_000
@@ -135,3 +136,19 @@ def expand_runs(encoded: Sequence[Sequence[Any]]) -> list[str | None]:
     for value, count in encoded:
         out.extend([value] * int(count))
     return out
+
+
+def update_many(
+    conn: Connection,
+    table: str,
+    key: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+) -> None:
+    """``UPDATE table SET columns... WHERE key = ?`` for each row (its values, then the key),
+    as one driver ``executemany``; the values must be plain, as for :func:`insert_many`."""
+    if not rows:
+        return
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    assignments = ", ".join(f"{c} = {mark}" for c in columns)
+    conn.exec_driver_sql(f"UPDATE {table} SET {assignments} WHERE {key} = {mark}", list(rows))
