@@ -12,6 +12,9 @@ import bisect
 import dataclasses
 import datetime as dt
 import functools
+import hashlib
+import sys
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -337,6 +340,10 @@ class ScanReport:
     """Distinct (ecosystem, name, version) triples matched (each once for the whole fleet;
     keys only found on assets an incremental scan skipped are not counted)."""
     advisories_considered: int = 0
+    """Advisories that affect an installed name (loaded, or behind a reused result)."""
+    reused_keys: int = 0
+    """Distinct keys whose match results an earlier scan of the same advisory set (and the
+    same matching code) had kept: not matched again (see ``match_cache`` in the store)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -467,6 +474,10 @@ class _ScanState:
     """What one scan learns once and reuses for every batch of assets."""
 
     advisory_digest: str
+    match_digest: str
+    """Under which digest match results are kept and reused (:func:`_match_digest`)."""
+    reused: int = 0
+    """Keys whose match results came from the store's match cache."""
     line_keys: dict[str, PackageKey | None] = field(default_factory=dict)
     matches: dict[PackageKey, tuple[Match, ...]] = field(default_factory=dict)
     hits: dict[str, tuple[PackageKey, str]] = field(default_factory=dict)
@@ -508,9 +519,13 @@ def scan(
     now = now or _now()
     report = ScanReport()
     with store.transaction() as conn:
+        advisory_digest = store.advisory_digest(conn)
         state = _ScanState(
-            advisory_digest=store.advisory_digest(conn), actor=actor or audit.default_actor()
+            advisory_digest=advisory_digest,
+            match_digest=_match_digest(advisory_digest),
+            actor=actor or audit.default_actor(),
         )
+        store.prune_match_cache(conn, state.match_digest)
     obs.stage("scanning")
     batch: list[PreparedInventory] = []
     ids: set[str] = set()
@@ -529,6 +544,7 @@ def scan(
         obs.advance(len(batch))
     report.distinct_keys = len(state.matches)
     report.advisories_considered = len(state.advisory_ids)
+    report.reused_keys = state.reused
     report.skipped = sorted(state.skips, key=Skip.sort_key)
     return report
 
@@ -656,11 +672,18 @@ def _match_new_keys(
                         new_keys.add(by_binary)
     if not new_keys and not new_binaries:
         return
+    # keys an earlier scan matched against the same advisories with the same code: reused
+    cached = store.cached_matches(conn, state.match_digest, new_keys) if new_keys else {}
+    for key, (found, skipped) in cached.items():
+        state.matches[key] = found
+        state.skips.update(skipped)
+    state.reused += len(cached)
+    reused_names = {_base_name(key) for key in cached} - state.index_of.keys()
+    if reused_names:
+        state.advisory_ids.update(store.advisory_ids_for(conn, reused_names))
     names: dict[PackageKey, tuple[str, str]] = {}
-    for key in new_keys:
-        eco = _ecosystem(key.ecosystem)
-        assert eco is not None  # package_key returns None for unknown ecosystems
-        names[key] = (eco.base.value, key.name)
+    for key in new_keys - cached.keys():
+        names[key] = _base_name(key)
     fresh = set(names.values()) - state.index_of.keys()
     if fresh:
         advisories = store.advisories_for(conn, fresh)
@@ -669,14 +692,17 @@ def _match_new_keys(
         for name in fresh:
             state.index_of[name] = index
     groups: dict[int, tuple[AdvisoryIndex, list[PackageKey]]] = {}
-    for key in new_keys:
+    for key in names:
         index = state.index_of[names[key]]
         groups.setdefault(id(index), (index, []))[1].append(key)
+    results: dict[PackageKey, tuple[tuple[Match, ...], tuple[Skip, ...]]] = {}
     for index, keys in groups.values():
-        result = match(sorted(keys, key=lambda k: (k.ecosystem, k.name, k.version)), index)
-        state.skips.update(result.skipped)
-        for key in keys:
-            state.matches[key] = result.matches.get(key, ())
+        for key in sorted(keys, key=lambda k: (k.ecosystem, k.name, k.version)):
+            result = match([key], index)  # key by key: each key's skips are kept with it
+            state.skips.update(result.skipped)
+            found = state.matches[key] = result.matches.get(key, ())
+            results[key] = (found, result.skipped)
+    store.cache_matches(conn, state.match_digest, results)
     for key, binary_keys in new_binaries.items():
         _merge_binary_matches(state, key, binary_keys)
     vids = {
@@ -693,6 +719,42 @@ def _match_new_keys(
     for line, key in line_keys.items():
         if key in changed and state.matches[key] and line not in state.hits:
             state.hits[line] = (key, line.split("\t", 2)[1])
+
+
+def _base_name(key: PackageKey) -> tuple[str, str]:
+    """(base ecosystem, name): what advisories are looked up by."""
+    eco = _ecosystem(key.ecosystem)
+    assert eco is not None  # package_key returns None for unknown ecosystems
+    return (eco.base.value, key.name)
+
+
+def _match_digest(advisory_digest: str) -> str:
+    """The digest match results are kept under: the advisory set's and the matching code's.
+
+    A result computed by other code (a changed rule, a version scheme fix) must never be
+    reused, so the code part is a digest of the source of the modules that decide a match.
+    """
+    return hashlib.sha256(f"{advisory_digest}\n{_code_digest()}".encode()).hexdigest()
+
+
+@functools.cache
+def _code_digest() -> str:
+    """A digest of the matcher's source: match, version schemes, ecosystems, model, codec."""
+    import patchwarden.match
+    import patchwarden.model
+    import patchwarden.store.codec
+    import patchwarden.versions
+
+    modules = (patchwarden.match, patchwarden.model, patchwarden.store.codec)
+    files = [Path(m.__file__ or "") for m in (*modules, sys.modules[Ecosystem.__module__])]
+    files += sorted(Path(patchwarden.versions.__file__ or "").parent.glob("*.py"))
+    h = hashlib.sha256()
+    try:
+        for path in files:
+            h.update(f"{path.name}\n".encode() + path.read_bytes())
+    except OSError:  # no readable source: never reuse results across processes
+        return uuid.uuid4().hex
+    return h.hexdigest()
 
 
 def _binary_key(line: str, key: PackageKey | None) -> PackageKey | None:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from patchwarden.errors import StoreError
 from patchwarden.inventory import collect_fleet_asset
@@ -29,6 +31,7 @@ from patchwarden.service import (
     scan,
 )
 from patchwarden.store import FindingFilter, RankedFinding, Store
+from patchwarden.store import schema as t
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "src" / "patchwarden" / "demo"
@@ -221,6 +224,46 @@ def test_rescan_skips_unchanged_assets_and_resolves_and_reopens_changed_ones(
     assert _rows(store.findings()) == _expected()
 
 
+def test_match_results_are_reused_only_for_the_same_advisories(
+    store: Store, inventories: list[Inventory], template: Path, tmp_path: Path
+) -> None:
+    """A rescan matches only keys no earlier scan of the same advisory set matched, and gets
+    exactly what matching everything afresh gets; changed advisories drop the kept results."""
+    first = scan(store, inventories, now=T0)
+    assert (first.reused_keys, first.distinct_keys) == (0, _kept(store))
+    app = next(i for i, inv in enumerate(inventories) if inv.asset.id == "app-01")
+    patched = list(inventories)
+    patched[app] = _with_version(inventories[app], "certifi", "2099.1.1")
+    again = scan(store, patched, now=T0 + dt.timedelta(days=1))
+    assert [a.asset for a in again.assets if a.matched] == ["app-01"]
+    assert again.distinct_keys == again.reused_keys + 1  # only the new certifi key matched
+    assert again.advisories_considered > 0
+    assert _kept(store) == first.distinct_keys + 1
+
+    fresh_path = tmp_path / "fresh.db"  # no kept results: everything matched afresh
+    fresh_path.write_bytes(template.read_bytes())
+    fresh = Store.open(f"sqlite:///{fresh_path}")
+    scan(fresh, patched, now=T0 + dt.timedelta(days=1))
+    assert _rows(store.findings()) == _rows(fresh.findings())
+    fresh.close()
+
+    adv = store.get_advisory("PYSEC-2022-42986")
+    assert adv is not None
+    with store.transaction() as conn:
+        changed = dataclasses.replace(adv, modified=adv.modified + dt.timedelta(days=1))
+        store.upsert_advisories(conn, [dataclasses.replace(changed, summary="x")], T0)
+        store.rebuild_vulnerabilities(conn)
+    third = scan(store, inventories, now=T0 + dt.timedelta(days=2))
+    assert third.reused_keys == 0  # another advisory set: nothing reused, old rows deleted
+    assert _kept(store) == third.distinct_keys
+    assert _rows(store.findings()) == _expected()
+
+
+def _kept(store: Store) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(t.match_cache)).scalar_one())
+
+
 def _open_counts(store: Store) -> dict[str, int]:
     counts: dict[str, int] = {}
     for f in store.findings():
@@ -256,3 +299,39 @@ def test_digest_only_inventory_must_be_the_stored_one(
     with pytest.raises(StoreError, match="the full inventory is needed"):
         scan(store, [unknown], now=T0)
     assert store.counts()["assets"] == 0  # the failed batch left nothing behind
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_parallel_workers_scan_a_new_fleet_into_one_postgresql_database(
+    db_url: str, inventories: list[Inventory]
+) -> None:
+    """Four workers scan disjoint assets of a new fleet at once: they meet the same new
+    packages and match results (ON CONFLICT DO NOTHING, sorted inserts), none fails, and the
+    findings are exactly the fixed set."""
+    store = Store.open(db_url)
+    assert not import_feeds(store, list(SNAPSHOT), now=T0).failed
+    shares = [inventories[i::4] for i in range(4)]
+    start = threading.Barrier(len(shares))
+    errors: list[BaseException] = []
+
+    def worker(share: list[Inventory]) -> None:
+        try:
+            start.wait()
+            for inv in share:  # one transaction per asset: many chances to collide
+                scan(store, [inv], now=T0, batch_size=1)
+        except BaseException as exc:  # reported below with the others
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(share,)) for share in shares]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert _rows(store.findings()) == _expected()
+    with store.engine.connect() as conn:
+        packages = conn.execute(sa.text("SELECT count(*) FROM packages")).scalar_one()
+    distinct = {r[0] for inv in inventories for r in inventory_rows(inv.packages)}
+    assert packages == len(distinct)  # each shared package stored once
+    store.close()

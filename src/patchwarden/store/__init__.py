@@ -31,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from patchwarden.ecosystems import Ecosystem, normalize_name
 from patchwarden.errors import NotFound, StoreError, UnknownEcosystem
+from patchwarden.match import Skip
 from patchwarden.model import (
     Advisory,
     Asset,
@@ -42,6 +43,8 @@ from patchwarden.model import (
     FixState,
     Inventory,
     KevEntry,
+    Match,
+    PackageKey,
     Severity,
     SeverityScore,
     VulnId,
@@ -53,6 +56,7 @@ from patchwarden.store.bulk import (
     db_time,
     expand_runs,
     gc_paused,
+    insert_ignore,
     inventory_digest,
     inventory_rows,
     pack_ids,
@@ -61,7 +65,12 @@ from patchwarden.store.bulk import (
     update_many,
 )
 from patchwarden.store.bulk import insert_many as _insert_many
-from patchwarden.store.codec import decode_advisory, encode_advisory
+from patchwarden.store.codec import (
+    decode_advisory,
+    decode_match_result,
+    encode_advisory,
+    encode_match_result,
+)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _CHUNK = 500
@@ -536,6 +545,17 @@ class Store:
 
     def advisories_for(self, conn: Connection, names: Iterable[tuple[str, str]]) -> list[Advisory]:
         """Every advisory that affects one of ``names`` ((base ecosystem, normalised name))."""
+        ids = self.advisory_ids_for(conn, names)
+        out = []
+        for chunk in _chunks(sorted(ids)):
+            for row in conn.execute(
+                sa.select(t.advisories.c.record).where(t.advisories.c.id.in_(chunk))
+            ):
+                out.append(decode_advisory(row.record))
+        return out
+
+    def advisory_ids_for(self, conn: Connection, names: Iterable[tuple[str, str]]) -> set[str]:
+        """The ids of the advisories that affect one of ``names`` (no record is read)."""
         by_base: dict[str, list[str]] = defaultdict(list)
         for base, name in set(names):
             by_base[base].append(name)
@@ -550,13 +570,7 @@ class Store:
                         )
                     ).scalars()
                 )
-        out = []
-        for chunk in _chunks(sorted(ids)):
-            for row in conn.execute(
-                sa.select(t.advisories.c.record).where(t.advisories.c.id.in_(chunk))
-            ):
-                out.append(decode_advisory(row.record))
-        return out
+        return ids
 
     def advisory_digest(self, conn: Connection) -> str:
         """A digest of the stored advisory set (ids and ``modified``) and its alias groups.
@@ -573,6 +587,39 @@ class Store:
         for vid, canonical in _raw_rows(conn, sa.select(v.id, v.vulnerability).order_by(v.id)):
             h.update(f"{vid}\t{canonical}\n".encode())
         return h.hexdigest()
+
+    def cached_matches(
+        self, conn: Connection, digest: str, keys: Iterable[PackageKey]
+    ) -> dict[PackageKey, tuple[tuple[Match, ...], tuple[Skip, ...]]]:
+        """The stored match results (matches, skips) of those ``keys`` matched under ``digest``."""
+        by_text = {_key_text(k): k for k in keys}
+        c = t.match_cache.c
+        out: dict[PackageKey, tuple[tuple[Match, ...], tuple[Skip, ...]]] = {}
+        for chunk in _chunks(sorted(by_text)):
+            for text, result in conn.execute(
+                sa.select(c.key, c.result).where(c.digest == digest, c.key.in_(chunk))
+            ):
+                key = by_text[text]
+                out[key] = decode_match_result(result, key)
+        return out
+
+    def cache_matches(
+        self,
+        conn: Connection,
+        digest: str,
+        results: Mapping[PackageKey, tuple[tuple[Match, ...], tuple[Skip, ...]]],
+    ) -> None:
+        """Keep what matching each key found under ``digest`` (a key already kept stays)."""
+        rows = sorted(
+            (digest, _key_text(key), json.dumps(encode_match_result(*found)))
+            for key, found in results.items()
+        )
+        insert_ignore(conn, "match_cache", ("digest", "key", "result"), rows)
+
+    def prune_match_cache(self, conn: Connection, digest: str) -> int:
+        """Delete the match results kept under any other digest; returns how many."""
+        c = t.match_cache.c
+        return int(conn.execute(t.match_cache.delete().where(c.digest != digest)).rowcount)
 
     def get_advisory(self, advisory_id: str) -> Advisory | None:
         """One stored advisory by id."""
@@ -1413,6 +1460,10 @@ def _utc(value: Any) -> dt.datetime:
         value = dt.datetime.fromisoformat(value)
     assert isinstance(value, dt.datetime)
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _key_text(key: PackageKey) -> str:
+    return f"{key.ecosystem}\t{key.name}\t{key.version}"
 
 
 def _redact(url: str) -> str:

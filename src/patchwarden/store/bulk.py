@@ -25,6 +25,7 @@ __all__ = [
     "db_time",
     "expand_runs",
     "gc_paused",
+    "insert_ignore",
     "insert_many",
     "inventory_digest",
     "inventory_rows",
@@ -152,3 +153,19 @@ def update_many(
     mark = "%s" if conn.dialect.name == "postgresql" else "?"
     assignments = ", ".join(f"{c} = {mark}" for c in columns)
     conn.exec_driver_sql(f"UPDATE {table} SET {assignments} WHERE {key} = {mark}", list(rows))
+
+
+def insert_ignore(
+    conn: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """``INSERT ... ON CONFLICT DO NOTHING`` of plain tuples as one driver ``executemany``:
+    for rows that parallel workers may insert at the same time (give them sorted, so that
+    two workers take the row locks in the same order)."""
+    if not rows:
+        return
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    marks = ", ".join(mark for _ in columns)
+    conn.exec_driver_sql(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) ON CONFLICT DO NOTHING",
+        list(rows),
+    )

@@ -1,6 +1,7 @@
-"""Advisory <-> JSON: the advisories table keeps each normalised record as JSON.
+"""Advisory <-> JSON: the advisories table keeps each normalised record as JSON; and one
+key's match result <-> JSON for the match cache.
 
-The round trip is exact (a test checks ``decode(encode(a)) == a`` on real records).
+The round trips are exact (tests check ``decode(encode(x)) == x`` on real records).
 """
 
 from __future__ import annotations
@@ -8,12 +9,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from patchwarden.match import Skip, SkipReason
 from patchwarden.model import (
     Advisory,
     Affected,
     AffectedRange,
     EventKind,
     FixState,
+    Match,
+    PackageKey,
     RangeEvent,
     RangeType,
     SeverityScore,
@@ -113,3 +117,48 @@ def decode_advisory(data: dict[str, Any]) -> Advisory:
         references=tuple(data.get("references", ())),
         database_specific=data.get("database_specific", {}),
     )
+
+
+def encode_match_result(matches: tuple[Match, ...], skips: tuple[Skip, ...]) -> dict[str, Any]:
+    """The JSON-ready form of what matching one key found (its matches and its skips).
+
+    >>> key = PackageKey(ecosystem="PyPI", name="jinja2", version="2.10")
+    >>> m = Match(key=key, advisory_id=VulnId("PYSEC-1"), vulnerability_ids=(VulnId("PYSEC-1"),),
+    ...     fix_state=FixState.FIXED, fixed_version="2.11")
+    >>> s = Skip(reason=SkipReason.INVALID_INSTALLED_VERSION, message="x", key=key)
+    >>> decode_match_result(encode_match_result((m,), (s,)), key) == ((m,), (s,))
+    True
+    """
+    return {
+        "matches": [
+            [m.advisory_id, list(m.vulnerability_ids), m.fix_state.value, m.fixed_version]
+            for m in matches
+        ],
+        "skips": [[s.reason.value, s.message, s.key is not None, s.advisory_id] for s in skips],
+    }
+
+
+def decode_match_result(
+    data: dict[str, Any], key: PackageKey
+) -> tuple[tuple[Match, ...], tuple[Skip, ...]]:
+    """Rebuild what :func:`encode_match_result` encoded for ``key``."""
+    matches = tuple(
+        Match(
+            key=key,
+            advisory_id=VulnId(advisory_id),
+            vulnerability_ids=tuple(VulnId(v) for v in vids),
+            fix_state=FixState(state),
+            fixed_version=fixed,
+        )
+        for advisory_id, vids, state, fixed in data["matches"]
+    )
+    skips = tuple(
+        Skip(
+            reason=SkipReason(reason),
+            message=message,
+            key=key if has_key else None,
+            advisory_id=None if advisory_id is None else VulnId(advisory_id),
+        )
+        for reason, message, has_key, advisory_id in data["skips"]
+    )
+    return matches, skips

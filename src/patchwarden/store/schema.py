@@ -208,6 +208,19 @@ values in inventory-row order (sorted by package line), packed as little-endian 
 integers (:func:`patchwarden.store.bulk.pack_ids`); ``locations`` are the rows' locations as
 ``[[location, count], ...]`` runs in the same order (:func:`patchwarden.store.bulk.runs`)."""
 
+match_cache = Table(
+    "match_cache",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("key", String(1024), primary_key=True),
+    Column("result", JSON, nullable=False),
+)
+"""What matching one package key found (:func:`patchwarden.store.codec.encode_match_result`),
+under ``digest``: the advisory set's digest combined with the matching code's, so a result is
+reused only while both are the same. A rescan then matches only keys no earlier scan of the
+same advisories matched; ``key`` is ``ecosystem\\tname\\tversion``. Rows of other digests
+are deleted when a scan starts."""
+
 findings = Table(
     "findings",
     metadata,
