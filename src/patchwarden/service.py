@@ -422,9 +422,14 @@ def prepare_rows(
     >>> (p.packages, p.unsupported, p.rows[1][0])
     (2, 1, 'PyPI\\tjinja2\\t2.10\\t\\t')
     """
-    by_line = {row[0]: row for row in rows}
-    lines = sorted(by_line)
-    merged = tuple(by_line[line] for line in lines)
+    given = list(rows)
+    lines = [row[0] for row in given]
+    if len(set(lines)) == len(lines):  # the usual case: sorting on the unique lines suffices
+        merged = tuple(sorted(given))
+    else:
+        by_line = {row[0]: row for row in given}
+        merged = tuple(by_line[line] for line in sorted(by_line))
+    lines = [row[0] for row in merged]
     return PreparedInventory(
         asset=asset,
         distro=distro,

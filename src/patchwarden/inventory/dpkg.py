@@ -145,11 +145,12 @@ class DpkgCollector(Collector):
         memo = _ROWS.get((ecosystem, distro))
         if memo is None or len(memo) > _MEMO_MAX:
             memo = _ROWS[(ecosystem, distro)] = {}
-        purls: dict[str, str] = {}
-        for block in data.split(b"\n\n"):
-            try:
-                row = memo[block]
-            except KeyError:
+        blocks = data.split(b"\n\n")
+        found: list[Any] = [memo.get(block, _UNUSUAL) for block in blocks]
+        if _UNUSUAL in found:  # stanzas not seen before in this process
+            for i, block in enumerate(blocks):
+                if found[i] is not _UNUSUAL:
+                    continue
                 parsed = _block_package(block)
                 if parsed is _UNUSUAL:
                     return super().collect_rows(path, distro=distro)
@@ -160,9 +161,10 @@ class DpkgCollector(Collector):
                         "\t".join((ecosystem, name, version, source_name, source_version)),
                         _purl(name, version, arch, distro, vendor),
                     )
-                memo[block] = row
-            if row is not None:
-                purls[row[0]] = row[1]  # of duplicates the last one wins, as in inventory_rows
+                found[i] = memo[block] = row
+        # None (not installed) drops out; of duplicate lines the last one wins, as in
+        # inventory_rows
+        purls: dict[str, str] = dict(filter(None, found))
         location = str(path)
         return [(line, location, purl) for line, purl in sorted(purls.items())]
 

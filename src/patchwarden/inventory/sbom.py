@@ -73,7 +73,7 @@ def package_from_purl(purl: str, *, source: str, ref: str) -> InstalledPackage |
         raise InventoryFormatError(f"{source}: component {ref!r}: {exc}") from exc
     source_name: str | None = None
     source_version: str | None = None
-    if Ecosystem.parse(ecosystem).is_distro:
+    if _is_distro(ecosystem):
         source_name, source_version = name, version
         qualifiers: dict[str, str] = dict(PackageURL.from_string(purl).qualifiers or {})
         upstream = qualifiers.get("upstream")
@@ -106,6 +106,11 @@ def _purl_parts(purl: str) -> tuple[str, str, str]:
     """:func:`purl_to_package`, remembered: a fleet's SBOMs repeat the same purls (parsing one
     costs ~50 us). Errors are not remembered; they are raised again each time."""
     return purl_to_package(purl)
+
+
+@functools.lru_cache(maxsize=1_024)
+def _is_distro(ecosystem: str) -> bool:
+    return Ecosystem.parse(ecosystem).is_distro
 
 
 def read_sbom(path: Path) -> SbomDocument:
