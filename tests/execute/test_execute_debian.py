@@ -8,8 +8,7 @@ root:`` (the dpkg collector reads each host's real status file) and ``connection
 bookworm-security, ``scan``, ``plan``, ``approve`` (four eyes), ``rollout start`` over SSH,
 and a rescan. One host keeps an ``openssl`` process running through the upgrade: its findings
 stay open as "pending restart" until that process is gone and a restart check over SSH comes
-back clean (there is no CLI command for that check yet: the test calls
-``clear_pending_restarts``).
+back clean (``rollout restarts --check``).
 
 The expected findings are derived from the changelog text without patchwarden's reader or
 version code: every CVE id in an entry newer than the installed version (``dpkg
@@ -19,7 +18,6 @@ entry naming it as the fixed version.
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import json
 import re
@@ -39,9 +37,6 @@ from typer.testing import CliRunner
 
 from patchwarden import audit
 from patchwarden.cli.main import app
-from patchwarden.execute import SshExecutor
-from patchwarden.execute.restart import parse_restart_scan, restart_scan_step
-from patchwarden.execute.rollout import clear_pending_restarts, host_for, load_hosts
 from patchwarden.store import Store
 
 runner = CliRunner()
@@ -198,9 +193,18 @@ def test_openssl_is_patched_on_two_debian_hosts_over_ssh(
         assert all(f["pending_restart"] for f in still)
         _cli(env, "scan", "--fleet", str(fleet))
 
-    # Once the old process is gone, a restart check over SSH comes back clean and clears them.
+    # `rollout restarts --check` runs the restart check over SSH: while the old openssl runs,
+    # the asset stays pending (exit 1, the process named); once it is gone, the check comes
+    # back clean and clears them (exit 0).
+    checked = json.loads(_cli(env, "rollout", "restarts", "--check", "--json", ok=(1,)))
+    assert [(c["asset"], c["state"]) for c in checked["checks"]] == [("deb-02", "pending")]
+    assert any(p.endswith(" openssl") for p in checked["checks"][0]["processes"])
+    assert {p["vulnerability"] for p in checked["pending"]} == set(expected)
     hosts[1].ssh(f"kill {openssl_pid}")
-    asyncio.run(_clear_pending_restarts(env, "deb-02"))
+    env_alice = env | {"PATCHWARDEN_ACTOR": "alice"}
+    text = _cli(env_alice, "rollout", "restarts", "--check")
+    assert f"deb-02: clean, {len(expected)} finding(s) resolved" in text
+    assert "no pending restarts" in text
     assert json.loads(_cli(env, "findings", "--json")) == []
     every = json.loads(_cli(env, "findings", "--json", "--all"))
     assert len(every) == len(findings)
@@ -210,21 +214,6 @@ def test_openssl_is_patched_on_two_debian_hosts_over_ssh(
         assert audit.verify(store).ok
         actions = [e.action for e in audit.entries(store)]
         assert actions.count(audit.Action.VERIFY) == 3  # two rollout verifies, one clean check
-    finally:
-        store.close()
-
-
-async def _clear_pending_restarts(env: dict[str, str], asset: str) -> None:
-    """Run the restart check on ``asset`` over SSH and clear its pending restarts if clean."""
-    store = Store.open(env["PATCHWARDEN_DB"])
-    try:
-        host = host_for(asset, load_hosts(store)[asset])
-        async with SshExecutor() as executor:
-            result = await executor.run(host, restart_scan_step())
-        assert result.ok, result
-        report = parse_restart_scan(result.stdout)
-        assert not report.pending, report
-        assert clear_pending_restarts(store, asset, report, actor="alice") > 0
     finally:
         store.close()
 

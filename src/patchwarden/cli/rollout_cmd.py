@@ -252,3 +252,95 @@ def status_cmd(
         out.print(
             f"pending restart: finding {p['finding']} {p['vulnerability']} on {p['asset']} ({what})"
         )
+
+
+@rollout_app.command("restarts")
+def restarts_cmd(
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="run the restart check on each asset (over its stored connection) and clear "
+            "the assets that now run the fixed code",
+        ),
+    ] = False,
+    asset: Annotated[
+        list[str] | None, typer.Option("--asset", help="only this asset (repeatable)")
+    ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(help=f"reach every asset with one backend ({', '.join(BACKEND_NAMES)})"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Findings fixed on disk whose old code still runs ("pending restart").
+
+    A finding stays pending restart after its rollout until a restart check shows no process
+    still maps the replaced files and no newer kernel waits for a reboot. Restart the services
+    (or reboot) your own way, then run [bold]rollout restarts --check[/]: clean assets are
+    cleared and their findings resolved (audited as verify).
+
+    Exit codes: 0 nothing pending (after --check), 1 some asset still runs old code,
+    3 a check could not run (unreachable, sudo refused, no connection).
+    """
+    from patchwarden.execute.rollout import check_pending_restarts, pending_restarts
+
+    if backend is not None and backend not in BACKEND_NAMES:
+        raise _fail(
+            f"unknown backend {backend!r}; choose one of: {', '.join(BACKEND_NAMES)}", Exit.USAGE
+        )
+    wanted = set(asset) if asset else None
+    with _store() as store:
+        results: list[dict[str, Any]] = []
+        if check:
+            try:
+                results = asyncio.run(
+                    check_pending_restarts(
+                        store, actor=audit.default_actor(), assets=wanted, backend=backend
+                    )
+                )
+            except RolloutError as exc:
+                raise _fail(str(exc), Exit.USAGE) from exc
+        rows = [p for p in pending_restarts(store) if wanted is None or p["asset_id"] in wanted]
+    left = [
+        {
+            "asset": p["asset_id"],
+            "finding": p["finding_id"],
+            "vulnerability": p["vulnerability"],
+            "package": p["package"],
+            "units": list(p["units"] or []),
+            "reboot": bool(p["reboot"]),
+            "since": p["since"].isoformat(),
+        }
+        for p in rows
+    ]
+    code = (
+        Exit.PARTIAL
+        if any(r["state"] == "error" for r in results)
+        else (Exit.GATE if left else Exit.OK)
+    )
+    if as_json:
+        _print_json({"checks": results, "pending": left})
+        raise typer.Exit(code)
+    for r in results:
+        if r["state"] == "cleared":
+            out.print(f"{r['asset']}: clean, {r['cleared']} finding(s) resolved")
+        elif r["state"] == "pending":
+            what = ", ".join(r["units"]) or ", ".join(r["processes"][:5]) or "processes"
+            if r["reboot"]:
+                what = f"reboot ({what})" if r["units"] or r["processes"] else "reboot"
+            out.print(f"{r['asset']}: still runs old code: {escape(what)}")
+        else:
+            err.print(f"{r['asset']}: {escape(r['message'])}")
+    if not left:
+        out.print("no pending restarts")
+    else:
+        table = Table("asset", "finding", "vulnerability", "package", "needs")
+        for p in left:
+            needs = "reboot" if p["reboot"] else ", ".join(p["units"]) or "process restart"
+            table.add_row(
+                escape(p["asset"]), str(p["finding"]), p["vulnerability"], escape(p["package"]),
+                escape(needs),
+            )  # fmt: skip
+        out.print(table)
+    raise typer.Exit(code)

@@ -1281,6 +1281,66 @@ def clear_pending_restarts(
     return int(n or 0)
 
 
+async def check_pending_restarts(
+    store: Store,
+    *,
+    actor: str,
+    assets: Collection[str] | None = None,
+    backend: str | None = None,
+    factory: ExecutorFactory = default_executor,
+) -> list[dict[str, Any]]:
+    """Run the restart check on every asset with pending restarts; clear the clean ones.
+
+    Each asset is reached through its stored ``connection:`` (``rollout start --fleet``), or
+    ``backend`` for all. One row per asset: ``state`` is ``cleared`` (the fixed code is the code
+    that runs now: its findings are resolved), ``pending`` (old code still runs: ``units`` and
+    ``reboot`` say what must restart) or ``error`` (the check could not run: ``message``).
+    """
+    pending = pending_restarts(store)
+    per_asset: dict[str, int] = {}
+    for p in pending:
+        if assets is None or p["asset_id"] in assets:
+            per_asset[p["asset_id"]] = per_asset.get(p["asset_id"], 0) + 1
+    hosts = load_hosts(store)
+    executors: dict[str, Executor] = {}
+    results: list[dict[str, Any]] = []
+    try:
+        for asset in sorted(per_asset):
+            row: dict[str, Any] = {"asset": asset, "findings": per_asset[asset]}
+            connection = hosts.get(asset)
+            name = backend or (connection.backend if connection else None)
+            if name is None:
+                row |= {"state": "error", "message": "no stored connection: block for this "
+                        "asset (rollout start --fleet FILE, or --backend)"}  # fmt: skip
+                results.append(row)
+                continue
+            if name not in executors:
+                executors[name] = factory(name, {}, {})
+            result = await executors[name].step(
+                host_for(asset, connection), restart_scan_step(), []
+            )
+            if not result.ok:
+                reason = result.reason.value if result.reason else "failed"
+                detail = (result.message or result.stderr or result.stdout).strip()[-500:]
+                row |= {"state": "error", "message": f"restart check {reason}: {detail}".strip()}
+                results.append(row)
+                continue
+            report = parse_restart_scan(result.stdout)
+            cleared = clear_pending_restarts(store, asset, report, actor=actor)
+            row |= {
+                "state": "pending" if report.pending else "cleared",
+                "cleared": cleared,
+                "units": list(report.units),
+                "reboot": report.reboot_required,
+                "processes": [f"{p.pid} {p.command}" for p in report.processes],
+            }
+            results.append(row)
+    finally:
+        for executor in executors.values():
+            await executor.aclose()
+    return results
+
+
 # --------------------------------------------------------------------------- status
 
 
