@@ -1,22 +1,18 @@
-"""Fixtures of the intel tests: the real openssl/libssl3 ``.deb`` files of bookworm-security."""
+"""Fixtures of the intel tests: the real openssl/libssl3 ``.deb`` files of bookworm-security.
+
+The versions and the download cache are the Debian test hosts' (tests/debian_hosts.py): one
+``apt-get download`` per machine serves both.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
+from tests.debian_hosts import OPENSSL_FIXED, OPENSSL_OLD, downloaded_debs
 
-OPENSSL_FIXED = "3.0.22-1~deb12u2"
-"""openssl/libssl3 in bookworm-security when the tests were written; its changelog names
-the CVE ids the tests assert on."""
-OPENSSL_OLD = "3.0.17-1~deb12u2"
-"""The bookworm-updates version the Debian test hosts start from."""
-
-CACHE = Path(os.environ.get("PATCHWARDEN_TEST_CACHE", Path.home() / ".cache/patchwarden-tests"))
+__all__ = ["OPENSSL_FIXED", "OPENSSL_OLD", "_missing", "openssl_fixed_debs"]
 
 
 def _missing(reason: str) -> None:
@@ -26,48 +22,8 @@ def _missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-def deb_name(package: str, version: str, arch: str) -> str:
-    """The file name ``apt-get download`` gives a package (``:`` of an epoch is ``%3a``)."""
-    return f"{package}_{version.replace(':', '%3a')}_{arch}.deb"
-
-
-def download_debs(specs: list[tuple[str, str]], dest: Path) -> dict[str, Path]:
-    """``apt-get download`` each ``(package, version)`` into ``dest`` unless it is there.
-
-    Downloads go to a temporary sibling folder first and are renamed into place, so two
-    concurrent test runs never see half a file.
-    """
-    dest.mkdir(parents=True, exist_ok=True)
-    out: dict[str, Path] = {}
-    wanted: list[str] = []
-    for package, version in specs:
-        found = sorted(dest.glob(deb_name(package, version, "*")))
-        if found:
-            out[package] = found[0]
-        else:
-            wanted.append(f"{package}={version}")
-    if wanted:
-        if shutil.which("apt-get") is None:
-            _missing("apt-get is needed to download the test packages")
-        with tempfile.TemporaryDirectory(dir=dest, prefix=".download-") as tmp:
-            done = subprocess.run(
-                ["apt-get", "download", "-q", *wanted],
-                cwd=tmp,
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=300,
-            )
-            if done.returncode != 0:
-                _missing(f"apt-get download {' '.join(wanted)} failed: {done.stderr.strip()}")
-            for item in Path(tmp).glob("*.deb"):
-                item.rename(dest / item.name)
-        for package, version in specs:
-            out[package] = sorted(dest.glob(deb_name(package, version, "*")))[0]
-    return out
-
-
 @pytest.fixture(scope="session")
 def openssl_fixed_debs() -> dict[str, Path]:
-    """The real ``openssl`` and ``libssl3`` :data:`OPENSSL_FIXED` packages (cached)."""
-    return download_debs([("openssl", OPENSSL_FIXED), ("libssl3", OPENSSL_FIXED)], CACHE / "debs")
+    """Binary name -> the real ``openssl`` / ``libssl3`` :data:`OPENSSL_FIXED` package (cached)."""
+    debs = downloaded_debs([("openssl", OPENSSL_FIXED), ("libssl3", OPENSSL_FIXED)])
+    return {package: path for (package, _), path in debs.items()}
