@@ -300,6 +300,10 @@ class _ScheduleSpec(BaseModel):
     emergency_duration: _Duration = "2h"
 
 
+DEFAULT_REBOOT_COMMAND = ("shutdown", "-r", "+5", "patchwarden: a newer kernel is installed")
+"""``rollout.reboot: schedule`` runs this by default: a reboot in five minutes, announced."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RolloutPolicy:
     """How ``patchwarden rollout`` runs a plan (policy ``rollout:``)."""
@@ -314,6 +318,11 @@ class RolloutPolicy:
     restart_services: bool = False
     """Restart the systemd units that still run old code after a change (False: leave them,
     the findings show as pending restart)."""
+    reboot: str = "leave"
+    """When a newer kernel than the running one is installed after a change: ``leave`` (the
+    findings show as pending restart, reboot) or ``schedule`` (run :attr:`reboot_command`)."""
+    reboot_command: tuple[str, ...] = DEFAULT_REBOOT_COMMAND
+    """The command ``reboot: schedule`` runs on the host (as root), as an argv."""
 
 
 class _RolloutSpec(BaseModel):
@@ -322,6 +331,11 @@ class _RolloutSpec(BaseModel):
     max_concurrency: Annotated[int, Field(ge=1, le=10000, strict=True)] = 10
     soak: _Duration | None = None
     restart_services: Annotated[bool, Field(strict=True)] = False
+    reboot: Literal["leave", "schedule"] = "leave"
+    reboot_command: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=4096)]],
+        Field(min_length=1, max_length=64),
+    ] = list(DEFAULT_REBOOT_COMMAND)
 
     def build(self) -> RolloutPolicy:
         return RolloutPolicy(
@@ -329,6 +343,8 @@ class _RolloutSpec(BaseModel):
             max_concurrency=self.max_concurrency,
             soak=parse_duration(self.soak) if self.soak is not None else None,
             restart_services=self.restart_services,
+            reboot=self.reboot,
+            reboot_command=tuple(self.reboot_command),
         )
 
 

@@ -296,3 +296,46 @@ def test_broken_upgrade_halts_the_wave_and_rolls_the_host_back(
     assert listing.split() == ["pwhealth", "1.0"]
     still = json.loads(_cli(env, "findings", "--json"))
     assert [f["vulnerability"] for f in still if f["package"] == "pwhealth"] == ["CVE-2099-0001"]
+
+
+@pytest.mark.slow
+def test_a_newer_kernel_schedules_the_reboot_the_policy_names(
+    debian_host: HostFactory, openssl_debs: dict[tuple[str, str], Path], tmp_path: Path
+) -> None:
+    # The host has a kernel image newer than any running one (its real file name is what
+    # needrestart and patchwarden's restart check compare); the policy says to schedule the
+    # reboot with a command that leaves a mark on the host instead of shutting it down.
+    host = debian_host("deb-04")
+    host.ssh("mkdir -p /boot && : > /boot/vmlinuz-99.0.0-1-amd64")
+    env = _env(tmp_path)
+    Path(env["PATCHWARDEN_POLICY"]).write_text(
+        POLICY.replace(
+            "rollout: {max_failure_rate: 0.2, soak: 0m}",
+            "rollout:\n  max_failure_rate: 0.2\n  soak: 0m\n  reboot: schedule\n"
+            "  reboot_command: [sh, -c, 'echo \"$0\" > /root/pw-reboot', scheduled]",
+        )
+    )
+    fleet = _fleet(tmp_path / "fleet.yaml", [host], [{"command": ["openssl", "version"]}])
+    fixed_deb = openssl_debs[("openssl", OPENSSL_FIXED)]
+    _cli(env, "feeds", "import", "--format", "debian-changelog", str(fixed_deb))
+    _cli(env, "scan", "--fleet", str(fleet))
+    expected = {f["vulnerability"] for f in json.loads(_cli(env, "findings", "--json"))}
+    assert expected
+    _approve_all(env)
+    _cli(env, "rollout", "start", "--fleet", str(fleet), "-q")
+
+    status = json.loads(_cli(env, "rollout", "status", "--json"))
+    (change,) = status["changes"]
+    assert change["result"] == "applied", change
+    steps = {s["step"]: s for s in change["steps"]}
+    assert steps["reboot"]["state"] == "done", steps["reboot"]
+    assert host.ssh("cat /root/pw-reboot").stdout == "scheduled\n"
+    assert host.dpkg_versions(*OPENSSL_BINARIES) == dict.fromkeys(OPENSSL_BINARIES, OPENSSL_FIXED)
+    # Scheduled is not rebooted: the findings stay pending restart (reboot) until a restart
+    # check sees the new kernel running, which this chroot never does.
+    pending = json.loads(_cli(env, "rollout", "restarts", "--check", "--json", ok=(1,)))
+    assert [(c["asset"], c["state"], c["reboot"]) for c in pending["checks"]] == [
+        ("deb-04", "pending", True)
+    ]
+    assert {p["vulnerability"] for p in pending["pending"]} == expected
+    assert all(p["reboot"] for p in pending["pending"])

@@ -99,3 +99,19 @@ def test_unusable_files(tmp_path: Path, text: str, line: int | None, reason: str
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match="cannot read"):
         load_policy(tmp_path / "nope.yaml")
+
+
+def test_rollout_reboot_settings(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("rollout:\n  reboot: schedule\n  reboot_command: [systemctl, reboot]\n")
+    rollout = load_policy(path).rollout
+    assert (rollout.reboot, rollout.reboot_command) == ("schedule", ("systemctl", "reboot"))
+    path.write_text("rollout: {}\n")
+    assert load_policy(path).rollout.reboot == "leave"  # a reboot is never started by default
+    path.write_text("rollout:\n  reboot: now\n  reboot_command: []\n")
+    with pytest.raises(PolicyError) as info:
+        load_policy(path)
+    assert {(p.line, p.field) for p in info.value.problems} == {
+        (2, "rollout.reboot"),
+        (3, "rollout.reboot_command"),
+    }

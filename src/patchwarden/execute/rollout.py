@@ -91,7 +91,7 @@ from patchwarden.execute.steps import (
 )
 from patchwarden.inventory.fleet import Connection, Fleet
 from patchwarden.model import AssetId
-from patchwarden.policy import RolloutPolicy
+from patchwarden.policy import DEFAULT_REBOOT_COMMAND, RolloutPolicy
 from patchwarden.store import Store
 from patchwarden.store import schema as t
 from patchwarden.store.bulk import InventoryRow, inventory_digest
@@ -340,6 +340,10 @@ class RolloutOptions:
     """Soak between rings."""
     restart_services: bool = False
     """See :class:`~patchwarden.policy.RolloutPolicy`."""
+    reboot: str = "leave"
+    """See :class:`~patchwarden.policy.RolloutPolicy` (``leave`` or ``schedule``)."""
+    reboot_command: tuple[str, ...] = DEFAULT_REBOOT_COMMAND
+    """See :class:`~patchwarden.policy.RolloutPolicy`."""
     simulate: Mapping[str, Any] = field(default_factory=dict)
     """Simulate backend options: ``seed``, ``failure_rate``, ``inject`` (host -> reason)."""
 
@@ -354,6 +358,8 @@ class RolloutOptions:
             "max_concurrency": policy.max_concurrency,
             "soak_seconds": soak.total_seconds(),
             "restart_services": policy.restart_services,
+            "reboot": policy.reboot,
+            "reboot_command": policy.reboot_command,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -362,6 +368,7 @@ class RolloutOptions:
         """A JSON-able dict."""
         data = dataclasses.asdict(self)
         data["simulate"] = dict(self.simulate)
+        data["reboot_command"] = list(self.reboot_command)
         return data
 
 
@@ -1101,6 +1108,18 @@ async def _change_steps(
             _, out = await _do(ctx, crow, "restart", seq, restart)
             seq += 1
             report = _report_from_json(out.get("restart") or {})
+        if ctx.options.get("reboot") == "schedule" and report.reboot_required:
+            argv = tuple(ctx.options.get("reboot_command") or DEFAULT_REBOOT_COMMAND)
+
+            async def reboot(_resumed: bool) -> tuple[bool, dict[str, Any]]:
+                # Scheduled, not awaited: the findings stay pending restart (reboot) until a
+                # restart check sees the new kernel running (`rollout restarts --check`).
+                step = Step(kind=StepKind.REBOOT, argv=argv, become=True,
+                            description=f"schedule reboot into {report.newest_kernel}")  # fmt: skip
+                return (r := await executor.step(host, step, [])).ok, _result_json(r)
+
+            await _do(ctx, crow, "reboot", seq, reboot)
+            seq += 1
 
     async def rescan(_resumed: bool) -> tuple[bool, dict[str, Any]]:
         return True, _rescan(ctx, crow, changes, verified, report)
