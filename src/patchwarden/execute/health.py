@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import httpx
-
 from patchwarden.execute.steps import Step, StepKind
 
 if TYPE_CHECKING:
@@ -104,6 +102,8 @@ def check_step(check: CommandCheck | SystemdCheck) -> Step:
 
 async def http_status(url: str, *, timeout: float = 5.0) -> int:
     """The status code of a GET on ``url`` (raises ``httpx.HTTPError`` when it cannot connect)."""
+    import httpx  # on use: CLI start-up does not pay for it
+
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
         response = await client.get(url)
         return response.status_code
@@ -133,6 +133,8 @@ async def _once(
             detail = result.message or (result.stderr or result.stdout).strip()[-300:]
             return f"{describe(check)}: exit {result.rc}" + (f": {detail}" if detail else "")
         case HttpCheck():
+            import httpx
+
             try:
                 status = await http_status(check.url)
             except httpx.HTTPError as exc:

@@ -18,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import shlex
 import time
-
-import asyncssh
+from typing import TYPE_CHECKING
 
 from patchwarden.execute.interface import Executor, Host, Reason, StepResult, full_argv
 from patchwarden.execute.steps import Step
+
+if TYPE_CHECKING:  # imported on first use: asyncssh costs ~0.3 s at CLI start-up
+    import asyncssh
 
 
 class SshExecutor(Executor):
@@ -36,6 +38,8 @@ class SshExecutor(Executor):
         self._locks: dict[_Key, asyncio.Lock] = {}
 
     async def _connect(self, host: Host) -> asyncssh.SSHClientConnection | StepResult:
+        import asyncssh
+
         key = _key(host)
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
@@ -87,6 +91,8 @@ class SshExecutor(Executor):
 
     async def run(self, host: Host, step: Step) -> StepResult:
         """Run ``step`` on ``host`` over its (cached) connection."""
+        import asyncssh
+
         got = await self._connect(host)
         if isinstance(got, StepResult):
             return StepResult(step=step, rc=None, reason=got.reason, message=got.message)
