@@ -8,27 +8,31 @@ import json
 import subprocess
 import sys
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from packageurl import PackageURL
 
-def write_pypi_bom(path: Path, name: str, components: Mapping[str, str]) -> Path:
-    """Write a CycloneDX 1.5 SBOM of subject ``name`` with PyPI ``components`` (name -> version)."""
-    path.write_text(
-        json.dumps(
-            {
-                "bomFormat": "CycloneDX",
-                "specVersion": "1.5",
-                "version": 1,
-                "metadata": {"component": {"type": "application", "name": name}},
-                "components": [
-                    {"type": "library", "name": n, "version": v, "purl": f"pkg:pypi/{n}@{v}"}
-                    for n, v in components.items()
-                ],
-            }
+
+def write_bom(path: Path, name: str | None, purls: Iterable[str]) -> Path:
+    """Write a CycloneDX 1.5 SBOM (subject ``name``, none when None) of the ``purls``."""
+    components = []
+    for purl in purls:
+        parsed = PackageURL.from_string(purl)
+        components.append(
+            {"type": "library", "name": parsed.name, "version": parsed.version, "purl": purl}
         )
-    )
+    bom: dict[str, object] = {"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1}
+    if name is not None:
+        bom["metadata"] = {"component": {"type": "application", "name": name}}
+    bom["components"] = components
+    path.write_text(json.dumps(bom))
     return path
+
+
+def write_pypi_bom(path: Path, name: str | None, components: Mapping[str, str]) -> Path:
+    """Write a CycloneDX 1.5 SBOM of subject ``name`` with PyPI ``components`` (name -> version)."""
+    return write_bom(path, name, (f"pkg:pypi/{n}@{v}" for n, v in components.items()))
 
 
 WHEEL_CACHE = Path.home() / ".cache" / "patchwarden-tests" / "wheels"

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.pw_testkit import write_pypi_bom
 from typer.testing import CliRunner
 
 from patchwarden.cli.main import app
@@ -18,21 +19,7 @@ runner = CliRunner()
 def db(tmp_path: Path) -> str:
     """A database with real PyPA advisories and an SBOM asset running old releases."""
     url = str(tmp_path / "pw.db")
-    bom = tmp_path / "bom.json"
-    bom.write_text(
-        json.dumps(
-            {
-                "bomFormat": "CycloneDX",
-                "specVersion": "1.5",
-                "version": 1,
-                "metadata": {"component": {"type": "application", "name": "shop"}},
-                "components": [
-                    {"type": "library", "name": n, "version": v, "purl": f"pkg:pypi/{n}@{v}"}
-                    for n, v in (("jinja2", "2.10"), ("urllib3", "1.24.1"))
-                ],
-            }
-        )
-    )
+    bom = write_pypi_bom(tmp_path / "bom.json", "shop", {"jinja2": "2.10", "urllib3": "1.24.1"})
     assert runner.invoke(app, ["--db", url, "feeds", "import", str(PYPA)]).exit_code == 0
     result = runner.invoke(app, ["--db", url, "scan", "--sbom", str(bom)])
     assert result.exit_code == 0, result.stderr

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
+
+from tests.pw_testkit import write_pypi_bom
 
 from patchwarden import audit
 from patchwarden.daemon import DaemonConfig, Job, step_handlers
@@ -32,24 +33,7 @@ rollout: {max_failure_rate: 0.5, soak: 0m}
 def _fleet(tmp_path: Path) -> Path:
     lines = ["assets:"]
     for name in ("d1", "d2"):
-        bom = tmp_path / f"{name}.json"
-        bom.write_text(
-            json.dumps(
-                {
-                    "bomFormat": "CycloneDX",
-                    "specVersion": "1.5",
-                    "version": 1,
-                    "components": [
-                        {
-                            "type": "library",
-                            "name": "urllib3",
-                            "version": "1.24.1",
-                            "purl": "pkg:pypi/urllib3@1.24.1",
-                        }
-                    ],
-                }
-            )
-        )
+        bom = write_pypi_bom(tmp_path / f"{name}.json", None, {"urllib3": "1.24.1"})
         lines += [
             f"  - name: {name}",
             f"    inventory: {{sbom: {bom}}}",

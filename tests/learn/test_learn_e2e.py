@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from tests.pw_testkit import write_pypi_bom
 from typer.testing import CliRunner
 
 from patchwarden.cli.main import app
@@ -74,25 +75,7 @@ def _cli(env: dict[str, str], *args: str) -> str:
 
 def _scan_all(env: dict[str, str], tmp: Path) -> None:
     for host, pkg in HOSTS.items():
-        sbom = tmp / f"{host}.json"
-        sbom.write_text(
-            json.dumps(
-                {
-                    "bomFormat": "CycloneDX",
-                    "specVersion": "1.5",
-                    "version": 1,
-                    "metadata": {"component": {"type": "application", "name": host}},
-                    "components": [
-                        {
-                            "type": "library",
-                            "name": pkg,
-                            "version": VERSIONS[pkg],
-                            "purl": f"pkg:pypi/{pkg}@{VERSIONS[pkg]}",
-                        }
-                    ],
-                }
-            )
-        )
+        sbom = write_pypi_bom(tmp / f"{host}.json", host, {pkg: VERSIONS[pkg]})
         _cli(env, "scan", "--sbom", str(sbom))
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from tests.pw_testkit import write_pypi_bom
 from typer.testing import CliRunner
 
 from patchwarden.cli.main import app
@@ -21,21 +22,7 @@ runner = CliRunner()
 
 
 def _bom(path: Path, urllib3: str) -> Path:
-    path.write_text(
-        json.dumps(
-            {
-                "bomFormat": "CycloneDX",
-                "specVersion": "1.5",
-                "version": 1,
-                "metadata": {"component": {"type": "application", "name": "shop"}},
-                "components": [
-                    {"type": "library", "name": n, "version": v, "purl": f"pkg:pypi/{n}@{v}"}
-                    for n, v in (("jinja2", "2.10"), ("urllib3", urllib3))
-                ],
-            }
-        )
-    )
-    return path
+    return write_pypi_bom(path, "shop", {"jinja2": "2.10", "urllib3": urllib3})
 
 
 @pytest.fixture

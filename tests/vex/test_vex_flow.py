@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.pw_testkit import write_bom
 from typer.testing import CliRunner
 
 from patchwarden import audit
@@ -66,31 +67,12 @@ def test_not_a_vex_document(tmp_path: Path) -> None:
 def db(tmp_path: Path) -> str:
     """Real PyPA and Ubuntu advisories; an SBOM with old jinja2/urllib3 and an Ubuntu package."""
     url = str(tmp_path / "pw.db")
-    bom = tmp_path / "bom.json"
     purls = [
         "pkg:pypi/jinja2@2.10",
         "pkg:pypi/urllib3@1.24.1",
         "pkg:deb/ubuntu/python3-cryptography@41.0.7-4?arch=amd64&distro=ubuntu-24.04",
     ]
-    bom.write_text(
-        json.dumps(
-            {
-                "bomFormat": "CycloneDX",
-                "specVersion": "1.5",
-                "version": 1,
-                "metadata": {"component": {"type": "application", "name": "shop"}},
-                "components": [
-                    {
-                        "type": "library",
-                        "name": p.split("/")[-1].split("@")[0],
-                        "version": p.split("@")[1].split("?")[0],
-                        "purl": p,
-                    }
-                    for p in purls
-                ],
-            }
-        )
-    )
+    bom = write_bom(tmp_path / "bom.json", "shop", purls)
     for feed in (PYPA, UBUNTU):
         result = runner.invoke(app, ["--db", url, "feeds", "import", str(feed)])
         assert result.exit_code in (0, 3), result.stderr  # 3: the livepatch notice is skipped
