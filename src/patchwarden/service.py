@@ -54,6 +54,10 @@ from patchwarden.versions import scheme_for
 
 _BATCH = 2_000
 _SCAN_BATCH = 500
+_ANALYZE_AFTER = 50_000
+"""Findings written by one scan after which the planner statistics are refreshed: a first
+scan of a big fleet turns an empty findings table into 600,000 rows, and PostgreSQL would plan
+the next scan's look-ups for an empty table (sequential scans) until autovacuum got to it."""
 
 
 class Observer(Protocol):
@@ -550,6 +554,9 @@ def scan(
     report.distinct_keys = len(state.matches)
     report.advisories_considered = len(state.advisory_ids)
     report.reused_keys = state.reused
+    written = sum(a.findings.new + a.findings.resolved + a.findings.reopened for a in report.assets)
+    if written >= _ANALYZE_AFTER:
+        store.analyze()
     report.skipped = sorted(state.skips, key=Skip.sort_key)
     return report
 

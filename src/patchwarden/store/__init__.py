@@ -242,6 +242,18 @@ class Store:
                 f"cannot migrate database {_redact(str(self.engine.url))}: {exc}"
             ) from exc
 
+    def analyze(self) -> None:
+        """Refresh the query planner's statistics (``ANALYZE``) after a bulk load.
+
+        PostgreSQL only: its planner needs row counts and distributions to choose index
+        scans; SQLite's planner chooses its indexes without statistics.
+        """
+        if self.engine.dialect.name != "postgresql":
+            return
+        with self.transaction() as conn:
+            for table in ("findings", "assets", "asset_inventories", "packages", "match_cache"):
+                conn.exec_driver_sql(f"ANALYZE {table}")
+
     def close(self) -> None:
         """Release every connection."""
         self.engine.dispose()
