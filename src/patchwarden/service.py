@@ -13,11 +13,13 @@ import dataclasses
 import datetime as dt
 import functools
 import hashlib
+import operator
 import sys
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import filterfalse
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -54,6 +56,7 @@ from patchwarden.versions import scheme_for
 
 _BATCH = 2_000
 _SCAN_BATCH = 500
+_LINE = operator.itemgetter(0)
 _ANALYZE_AFTER = 50_000
 """Findings written by one scan after which the planner statistics are refreshed: a first
 scan of a big fleet turns an empty findings table into 600,000 rows, and PostgreSQL would plan
@@ -622,10 +625,9 @@ def _scan_batch(
                 unchanged.append(p.asset.id)
                 continue
             by_key: dict[PackageKey, list[str]] = defaultdict(list)
-            for line, _, _ in rows:
-                hit = hits.get(line)
-                if hit is not None:
-                    by_key[hit[0]].append(hit[1])
+            # C-level look-ups over the ~1,500 rows; only the few lines with matches loop here
+            for key, binary in filter(None, map(hits.get, map(_LINE, rows))):
+                by_key[key].append(binary)
             drafts_by_asset[p.asset.id] = _drafts(by_key, state.matches, state.canon, state.drafts)
         synced = store.sync_findings_many(conn, drafts_by_asset, now, canonical=state.canon)
         for asset_id, counts in synced.items():
@@ -668,8 +670,9 @@ def _match_new_keys(
     line_keys = state.line_keys
     new_binaries: dict[PackageKey, set[PackageKey]] = defaultdict(set)
     for rows in row_sets:
-        for line, _, _ in rows:
-            if line not in line_keys:
+        # only lines not seen earlier in this scan reach the loop body (C-level filter)
+        for line in filterfalse(line_keys.__contains__, map(_LINE, rows)):
+            if line not in line_keys:  # a line twice in one inventory is handled once
                 key = line_keys[line] = _line_key(line)
                 if key is not None and key not in state.matches:
                     new_keys.add(key)
