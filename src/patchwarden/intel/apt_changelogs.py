@@ -80,21 +80,8 @@ def parse_simulation(text: str) -> list[Candidate]:
     [Candidate(package='libssl3', version='3.0.22-1~deb12u2', installed='3.0.17-1~deb12u2',
                arch='amd64', origin='Debian-Security:12/stable-security')]
     """
-    out: list[Candidate] = []
-    for line in text.splitlines():
-        m = _INST.match(line)
-        if m is None or m["installed"] is None:
-            continue
-        out.append(
-            Candidate(
-                package=m["package"],
-                version=m["version"],
-                installed=m["installed"],
-                arch=m["arch"],
-                origin=(m["origin"] or "").strip() or None,
-            )
-        )
-    return out
+    matches = (_INST.match(line) for line in text.splitlines())
+    return [_candidate(m) for m in matches if m is not None and m["installed"] is not None]
 
 
 def parse_upgradable(text: str) -> list[Candidate]:
@@ -108,20 +95,19 @@ def parse_upgradable(text: str) -> list[Candidate]:
     [Candidate(package='openssl', version='3.0.22-1~deb12u2', installed='3.0.17-1~deb12u2',
                arch='amd64', origin='stable-security')]
     """
-    out: list[Candidate] = []
-    for line in text.splitlines():
-        m = _UPGRADABLE.match(line)
-        if m is not None:
-            out.append(
-                Candidate(
-                    package=m["package"],
-                    version=m["version"],
-                    installed=m["installed"],
-                    arch=m["arch"],
-                    origin=m["origin"],
-                )
-            )
-    return out
+    matches = (_UPGRADABLE.match(line) for line in text.splitlines())
+    return [_candidate(m) for m in matches if m is not None]
+
+
+def _candidate(m: re.Match[str]) -> Candidate:
+    """A :class:`Candidate` from a match of :data:`_INST` or :data:`_UPGRADABLE`."""
+    return Candidate(
+        package=m["package"],
+        version=m["version"],
+        installed=m["installed"],
+        arch=m["arch"],
+        origin=(m["origin"] or "").strip() or None,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
