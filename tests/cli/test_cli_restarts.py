@@ -8,12 +8,12 @@ import json
 import socket
 from pathlib import Path
 
+from tests.pw_testkit import add_pending_restart
 from typer.testing import CliRunner
 
 from patchwarden.cli.main import app
 from patchwarden.inventory.fleet import Connection
-from patchwarden.model import Asset, AssetId, FixState, InstalledPackage, Inventory, VulnId
-from patchwarden.store import FindingDraft, Store
+from patchwarden.store import Store
 from patchwarden.store import schema as t
 
 runner = CliRunner()
@@ -30,40 +30,10 @@ def _unused_port() -> int:
 def _store_with_pending(db: Path, assets: dict[str, Connection | None]) -> None:
     store = Store.open(str(db))
     try:
-        with store.transaction() as conn:
-            for name, connection in assets.items():
-                inv = Inventory(
-                    asset=Asset(id=AssetId(name)),
-                    packages=(InstalledPackage(ecosystem="PyPI", name="demo", version="1.0"),),
-                )
-                draft = FindingDraft(
-                    ecosystem="PyPI",
-                    package="demo",
-                    installed_version="1.0",
-                    binaries=("demo",),
-                    vulnerability=VulnId("CVE-2099-1"),
-                    advisories=("PYSEC-2099-1",),
-                    fix_state=FixState.FIXED,
-                    fixed_version="2.0",
-                )
-                store.save_inventory(conn, inv, T0)
-                store.sync_findings(conn, name, [draft], T0)
-                store.sync_findings(conn, name, [], T1)  # the upgrade is installed
-                finding_id = conn.execute(
-                    t.findings.select()
-                    .with_only_columns(t.findings.c.id)
-                    .where(t.findings.c.asset_id == name)
-                ).scalar_one()
-                conn.execute(
-                    t.pending_restarts.insert().values(
-                        finding_id=finding_id,
-                        asset_id=name,
-                        units=["demo.service"],
-                        reboot=False,
-                        since=T1,
-                    )
-                )
-                if connection is not None:
+        for name, connection in assets.items():
+            add_pending_restart(store, name, T0, T1)
+            if connection is not None:
+                with store.transaction() as conn:
                     conn.execute(
                         t.rollout_hosts.insert().values(
                             asset_id=name,
@@ -104,12 +74,12 @@ def test_lists_pending_and_check_names_each_asset_that_could_not_be_checked(
     assert rows["web-01"]["state"] == "error"
     assert rows["web-01"]["message"].startswith("restart check unreachable")
     assert rows["web-02"]["state"] == "error"
-    assert "no stored connection" in rows["web-02"]["message"]
+    assert rows["web-02"]["message"].startswith("no connection: block for this asset")
     assert len(json.loads(checked.stdout)["pending"]) == 2  # nothing cleared
 
     text = runner.invoke(app, ["rollout", "restarts", "--check", "--asset", "web-02"], env=env)
     assert text.exit_code == 3
-    assert "web-02: no stored connection" in text.output
+    assert "web-02: no connection: block for this asset" in text.output
     assert "web-01" not in text.output
     assert "Traceback" not in text.output
 

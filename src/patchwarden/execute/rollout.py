@@ -779,14 +779,20 @@ def _finish(ctx: _Ctx, state: RolloutState, reason: str | None) -> None:
     update_after_rollout(ctx.store, ctx.rollout_id, now=now)
 
 
+NO_CONNECTION = "no connection: block for this asset (rollout start --fleet FILE, or --backend)"
+"""Why an asset cannot be reached: no stored ``connection:`` and no ``--backend``."""
+
+
+def backend_name(connection: Connection | None, override: str | None) -> str | None:
+    """The backend that reaches an asset: ``override`` (``--backend``), else its connection's."""
+    return override or (connection.backend if connection else None)
+
+
 def _executor(ctx: _Ctx, asset: str) -> tuple[Executor, Host] | str:
     connection = ctx.hosts.get(asset)
-    backend = ctx.options.get("backend") or (connection.backend if connection else None)
+    backend = backend_name(connection, ctx.options.get("backend"))
     if backend is None:
-        return (
-            f"{asset}: no connection: block for this asset "
-            "(rollout start --fleet FILE, or --backend)"
-        )
+        return f"{asset}: {NO_CONNECTION}"
     if backend not in ctx.executors:
         ctx.executors[backend] = ctx.factory(backend, ctx.options, ctx.simulated)
     host = host_for(asset, connection)
@@ -1327,10 +1333,9 @@ async def check_pending_restarts(
         for asset in sorted(per_asset):
             row: dict[str, Any] = {"asset": asset, "findings": per_asset[asset]}
             connection = hosts.get(asset)
-            name = backend or (connection.backend if connection else None)
+            name = backend_name(connection, backend)
             if name is None:
-                row |= {"state": "error", "message": "no stored connection: block for this "
-                        "asset (rollout start --fleet FILE, or --backend)"}  # fmt: skip
+                row |= {"state": "error", "message": NO_CONNECTION}
                 results.append(row)
                 continue
             if name not in executors:
