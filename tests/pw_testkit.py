@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 import subprocess
@@ -11,7 +12,12 @@ import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import sqlalchemy as sa
 from packageurl import PackageURL
+
+from patchwarden.model import Asset, AssetId, FixState, InstalledPackage, Inventory, VulnId
+from patchwarden.store import FindingDraft, Store
+from patchwarden.store import schema as t
 
 
 def write_bom(path: Path, name: str | None, purls: Iterable[str]) -> Path:
@@ -78,3 +84,60 @@ def build_wheel(folder: Path, name: str, version: str, body: str) -> Path:
         for path, data in files.items():
             zf.writestr(path, data)
     return wheel
+
+
+def rollout_progress(db: str) -> tuple[int, int]:
+    """(changes done, apply steps running) of the rollouts in ``db``, read while one runs."""
+    store = Store.open(db, migrate=False)
+    s = t.rollout_steps.c
+    try:
+        with store.engine.connect() as conn:
+            done = conn.execute(
+                sa.select(sa.func.count()).where(s.step == "change", s.state == "done")
+            ).scalar_one()
+            applying = conn.execute(
+                sa.select(sa.func.count()).where(s.step.like("apply:%"), s.state == "running")
+            ).scalar_one()
+            return int(done), int(applying)
+    finally:
+        store.close()
+
+
+def add_pending_restart(
+    store: Store, asset: str, found: dt.datetime, installed: dt.datetime
+) -> int:
+    """A PyPI ``demo`` 1.0 finding (CVE-2099-1, fixed in 2.0) on ``asset``, found at ``found``,
+    fixed on disk at ``installed`` with ``demo.service`` still running old code; its id."""
+    inv = Inventory(
+        asset=Asset(id=AssetId(asset)),
+        packages=(InstalledPackage(ecosystem="PyPI", name="demo", version="1.0"),),
+    )
+    draft = FindingDraft(
+        ecosystem="PyPI",
+        package="demo",
+        installed_version="1.0",
+        binaries=("demo",),
+        vulnerability=VulnId("CVE-2099-1"),
+        advisories=("PYSEC-2099-1",),
+        fix_state=FixState.FIXED,
+        fixed_version="2.0",
+    )
+    with store.transaction() as conn:
+        store.save_inventory(conn, inv, found)
+        store.sync_findings(conn, asset, [draft], found)
+        store.sync_findings(conn, asset, [], installed)  # the upgrade is installed
+        finding_id = int(
+            conn.execute(
+                sa.select(t.findings.c.id).where(t.findings.c.asset_id == asset)
+            ).scalar_one()
+        )
+        conn.execute(
+            t.pending_restarts.insert().values(
+                finding_id=finding_id,
+                asset_id=asset,
+                units=["demo.service"],
+                reboot=False,
+                since=installed,
+            )
+        )
+    return finding_id

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from tests.pw_testkit import rollout_progress
 
 from patchwarden import audit
 from patchwarden.store import Store
@@ -69,23 +70,6 @@ def _final(env: dict[str, str]) -> dict[str, Any]:
         store.close()
 
 
-def _progress(db: str) -> tuple[int, int]:
-    """(changes done, apply steps running)."""
-    store = Store.open(db, migrate=False)
-    s = t.rollout_steps.c
-    try:
-        with store.engine.connect() as conn:
-            done = conn.execute(
-                sa.select(sa.func.count()).where(s.step == "change", s.state == "done")
-            ).scalar_one()
-            applying = conn.execute(
-                sa.select(sa.func.count()).where(s.step.like("apply:%"), s.state == "running")
-            ).scalar_one()
-            return int(done), int(applying)
-    finally:
-        store.close()
-
-
 @pytest.mark.slow
 def test_kill_9_then_resume_equals_an_uninterrupted_run(
     tmp_path: Path, env_factory: Callable[..., dict[str, str]]
@@ -101,7 +85,7 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(
     proc = _cli(victim, "rollout", "start", "--backend", "simulate", "-q", "--step-delay", "0.15")
     deadline = time.monotonic() + 60
     while True:
-        done, applying = _progress(victim["PATCHWARDEN_DB"])
+        done, applying = rollout_progress(victim["PATCHWARDEN_DB"])
         if done >= 2 and applying:
             break
         assert proc.poll() is None, "the rollout finished before it could be killed"

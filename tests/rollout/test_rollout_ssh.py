@@ -40,7 +40,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import yaml
-from tests.pw_testkit import build_wheel, pypi_wheel
+from tests.pw_testkit import build_wheel, pypi_wheel, rollout_progress
 from tests.ssh_fixtures import Sshd, free_port, keygen
 from typer.testing import CliRunner
 
@@ -460,23 +460,6 @@ def test_unreachable_wrong_key_and_sudo_refused_hosts_in_one_wave(
 # --------------------------------------------------------------------------- d: kill -9
 
 
-def _progress(db: str) -> tuple[int, int]:
-    """(changes done, apply steps running), read while the rollout runs."""
-    store = Store.open(db, migrate=False)
-    s = t.rollout_steps.c
-    try:
-        with store.engine.connect() as conn:
-            done = conn.execute(
-                sa.select(sa.func.count()).where(s.step == "change", s.state == "done")
-            ).scalar_one()
-            applying = conn.execute(
-                sa.select(sa.func.count()).where(s.step.like("apply:%"), s.state == "running")
-            ).scalar_one()
-            return int(done), int(applying)
-    finally:
-        store.close()
-
-
 def _final(env: dict[str, str], venvs: dict[str, Path]) -> dict[str, Any]:
     store = Store.open(env["PATCHWARDEN_DB"])
     try:
@@ -539,7 +522,7 @@ def test_kill_9_inside_an_ssh_apply_then_resume_equals_an_uninterrupted_run(
     proc = start(env, "start", "--fleet", env["FLEET"])
     deadline = time.monotonic() + 60
     while True:  # wait until the canary is done and the pilot's pip install runs over SSH
-        done, applying = _progress(env["PATCHWARDEN_DB"])
+        done, applying = rollout_progress(env["PATCHWARDEN_DB"])
         if done >= 1 and applying:
             break
         assert proc.poll() is None, "the rollout finished before it could be killed"
