@@ -18,14 +18,20 @@ What it does, for each N (default 100, 1,000 and 10,000):
    the files with the real collectors (``DpkgCollector.collect_rows``,
    :func:`~patchwarden.inventory.sbom.load_sbom`) and reduce them with
    :func:`~patchwarden.service.prepare_rows`; the parent streams them into
-   :func:`~patchwarden.service.scan` (store, match, findings). Then ranking
-   (``store.ranked_findings()``: every open finding in ``store.findings()`` order, by KEV,
-   severity, CVSS, EPSS) and planning-equivalent work (per-asset upgrade actions to the
-   highest fixed version, in rank order).
+   :func:`~patchwarden.service.scan`, which stores, matches and ranks: every finding it
+   writes gets its risk score from the real risk model (:class:`~patchwarden.prioritize.Scorer`,
+   default weights: EPSS or severity prior, KEV floors, exposure, CVSS impact, criticality,
+   data sensitivity, environment) and its SSVC decision, kept in the store. Then the whole
+   ranking is read out in rank order (``store.ranked_findings()``, every open finding) and
+   the top 100 alone. *End to end* is scan + reading the whole ranking.
+   Planning is timed on its own, the way ``patchwarden actions`` does it: every open finding
+   read with its data (``store.findings()``), scored with explanations
+   (:func:`~patchwarden.prioritize.score_findings`) and grouped into upgrade actions
+   (:func:`~patchwarden.prioritize.plan_actions`).
 4. **Rescan** at the largest N after changing 1% of the hosts' files (collectors remember
    each host's file signature, as an agent would, and report unchanged inputs by digest
-   only). The ratio is reported for the scan and for the whole run with ranking and planning
-   (which read all findings again).
+   only). The scan re-ranks only what it writes; the ratio is reported for the scan and for
+   scan + reading the whole ranking again.
 5. **Per-host comparison**: single-host scanners (Trivy, grype) evaluate every package of each
    target against the advisory database separately. That is timed on a sample of hosts
    (key list built and every key matched, index built once, no cross-host dedup) and
@@ -60,6 +66,7 @@ from patchwarden.inventory.dpkg import DpkgCollector
 from patchwarden.inventory.sbom import load_sbom
 from patchwarden.match import AdvisoryIndex, match
 from patchwarden.model import Asset, AssetId, Environment, PackageKey, inventory_rows
+from patchwarden.prioritize import plan_actions, rank, score_findings
 from patchwarden.service import (
     PreparedInventory,
     import_feeds,
@@ -68,7 +75,6 @@ from patchwarden.service import (
     scan,
 )
 from patchwarden.store import Store
-from patchwarden.store.bulk import gc_paused
 from patchwarden.versions import scheme_for
 
 HERE = Path(__file__).resolve().parent
@@ -347,34 +353,45 @@ def _timed(items: Iterator[Any], spent: list[float]) -> Iterator[Any]:
 # --------------------------------------------------------------------------- one N
 
 
-def _rank_and_plan(store: Store) -> tuple[float, float, int, int, int]:
-    """Rank the open findings (``store.ranked_findings``, the lean read path: the same order
-    as ``store.findings()``) and group each asset's upgrades in rank order."""
+def _read_ranking(store: Store) -> dict[str, Any]:
+    """Read the stored ranking: all of it, and the top 100 alone."""
     t0 = time.perf_counter()
-    findings = store.ranked_findings()
+    scored = rank(store)  # what a reader calls first; the scan left nothing to score
     t1 = time.perf_counter()
-    plan: dict[str, dict[tuple[str, str], str | None]] = defaultdict(dict)
-    parsed: dict[tuple[str, str], Any] = {}  # (ecosystem, version) -> comparison key
-
-    def version_key(ecosystem: str, version: str) -> Any:
-        key = parsed.get((ecosystem, version))
-        if key is None:
-            key = parsed[(ecosystem, version)] = scheme_for(ecosystem).parse(version)
-        return key
-
-    with gc_paused():
-        for f in findings:  # most urgent first: each asset's upgrades in rank order
-            actions = plan[f.asset]
-            key = (f.ecosystem, f.package)
-            if key not in actions:
-                actions[key] = f.fixed_version
-            elif f.fixed_version and actions[key] and actions[key] != f.fixed_version:
-                current = actions[key] or ""
-                if version_key(f.ecosystem, f.fixed_version) > version_key(f.ecosystem, current):
-                    actions[key] = f.fixed_version
+    findings = store.ranked_findings()
     t2 = time.perf_counter()
-    kev = sum(1 for f in findings if f.kev)
-    return t1 - t0, t2 - t1, len(findings), kev, sum(len(a) for a in plan.values())
+    top = store.ranked_findings(limit=100)
+    t3 = time.perf_counter()
+    assert top == findings[:100]
+    return {
+        "rank_check_s": round(t1 - t0, 3),
+        "rank_left": scored,
+        "rank_read_s": round(t2 - t1, 2),
+        "top100_s": round(t3 - t2, 3),
+        "open_findings": len(findings),
+        "kev_findings": sum(1 for f in findings if f.kev),
+        "top_risk": round(findings[0].risk or 0.0, 2) if findings else None,
+    }
+
+
+def _plan(store: Store) -> dict[str, Any]:
+    """Plan the way ``patchwarden actions`` does: findings with their data, scored with
+    explanations, grouped into actions."""
+    t0 = time.perf_counter()
+    findings = store.findings()
+    t1 = time.perf_counter()
+    scored = score_findings(store, findings)
+    t2 = time.perf_counter()
+    actions = plan_actions(scored)
+    t3 = time.perf_counter()
+    return {
+        "plan_read_s": round(t1 - t0, 2),
+        "plan_score_s": round(t2 - t1, 2),
+        "plan_group_s": round(t3 - t2, 2),
+        "plan_s": round(t3 - t0, 2),
+        "plan_actions": len(actions),
+        "plan_peak_parent_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
 
 
 def _run_scan(
@@ -399,24 +416,21 @@ def _run_scan(
 
         report = scan(store, stream(), now=now)
     total = time.perf_counter() - t0
-    rank, plan, findings, kev, actions = _rank_and_plan(store)
+    ranking = _read_ranking(store)
     matched = sum(1 for a in report.assets if a.matched)
     return {
         "scan_s": round(total, 2),
         "load_wait_s": round(spent[0], 2),
-        "store_match_s": round(total - spent[0], 2),
-        "rank_s": round(rank, 2),
-        "plan_s": round(plan, 2),
-        "end_to_end_s": round(total + rank + plan, 2),
+        "store_match_rank_s": round(total - spent[0], 2),
+        **ranking,
+        "end_to_end_s": round(total + ranking["rank_check_s"] + ranking["rank_read_s"], 2),
+        "scored": report.scored,
         "assets": len(report.assets),
         "assets_matched": matched,
         "installed_rows": sum(a.packages for a in report.assets),
         "distinct_keys": report.distinct_keys,
         "reused_keys": report.reused_keys,
         "advisories_considered": report.advisories_considered,
-        "open_findings": findings,
-        "kev_findings": kev,
-        "plan_actions": actions,
         "new": sum(a.findings.new for a in report.assets),
         "resolved": sum(a.findings.resolved for a in report.assets),
         "reopened": sum(a.findings.reopened for a in report.assets),
@@ -522,6 +536,8 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
     result["load_avg_before"] = [round(x, 2) for x in load_before]
     result["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
     result.update(_peak_mib())
+    if args.plan:
+        result.update(_plan(store))
     result.update(_matching_comparison(store, hosts, args.sample))
     if args.rescan:
         changed = _change_one_percent(root, hosts)
@@ -540,19 +556,20 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
 
 def _table(results: list[dict[str, Any]]) -> str:
     head = (
-        "store       hosts  installed  load-wait  store+match  rank   plan   e2e s   "
-        "peak MiB  findings  match x  rescan 1% (scan / e2e)"
+        "store       hosts  installed  load-wait  store+match+rank  read  e2e s  "
+        "peak MiB  findings  match x  rescan 1% (scan / e2e)  plan s"
     )
     out = [head, "-" * len(head)]
     for r in results:
         rescan = "-"
         if "rescan_ratio" in r:
             rescan = f"{r['rescan_scan_ratio'] * 100:.1f}% / {r['rescan_ratio'] * 100:.1f}%"
+        plan = f"{r['plan_s']:.1f}" if "plan_s" in r else "-"
         out.append(
             f"{r['store']:<10} {r['hosts']:>6} {r['installed_rows']:>10,} {r['load_wait_s']:>9.1f}"
-            f" {r['store_match_s']:>12.1f} {r['rank_s']:>5.1f} {r['plan_s']:>6.2f}"
-            f" {r['end_to_end_s']:>7.1f} {r['peak_total_mib']:>9,.0f} {r['open_findings']:>9,}"
-            f" {r['match_speedup'] or 0:>8,.0f} {rescan:>16}"
+            f" {r['store_match_rank_s']:>17.1f} {r['rank_read_s']:>5.1f}"
+            f" {r['end_to_end_s']:>6.1f} {r['peak_total_mib']:>9,.0f} {r['open_findings']:>9,}"
+            f" {r['match_speedup'] or 0:>8,.0f} {rescan:>23} {plan:>7}"
         )
     return "\n".join(out)
 
@@ -568,6 +585,9 @@ def main(argv: Iterable[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="collector processes")
     ap.add_argument("--sample", type=int, default=PER_HOST_SAMPLE, help="per-host sample size")
     ap.add_argument("--no-rescan", dest="rescan", action="store_false")
+    ap.add_argument(
+        "--no-plan", dest="plan", action="store_false", help="skip timing the planning path"
+    )
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--store-url", help=argparse.SUPPRESS)
     args = ap.parse_args(list(argv) if argv is not None else None)
@@ -616,6 +636,8 @@ def main(argv: Iterable[str] | None = None) -> int:
             cmd += ["--sample", str(args.sample)]
             if not args.rescan or size != str(max(sizes)):
                 cmd.append("--no-rescan")
+            if not args.plan:
+                cmd.append("--no-plan")
             done = subprocess.run(cmd, check=True, capture_output=True, text=True)
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(_table(results[-1:]).splitlines()[-1], flush=True)

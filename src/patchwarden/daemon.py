@@ -463,7 +463,7 @@ def step_handlers(store: Store, config: DaemonConfig, log: Log) -> dict[str, Han
                 inventories.append(collect_fleet_asset(fa))
             except (PatchwardenError, OSError) as exc:
                 errors.append(f"asset {fa.asset.id!r}: {exc}")
-        report = scan(store, inventories)
+        report = scan(store, inventories, weights=policy().risk)
         return {
             "assets": len(report.assets),
             "new": sum(a.findings.new for a in report.assets),

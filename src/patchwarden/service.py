@@ -50,6 +50,8 @@ from patchwarden.model import (
     PackageKey,
     VulnId,
 )
+from patchwarden.prioritize import Scorer, prepare_ranking, profile, rank, ranking_weights
+from patchwarden.risk import RiskWeights
 from patchwarden.store import AdvisoryCounts, FindingDraft, InventoryWrite, Store, SyncCounts
 from patchwarden.store.bulk import InventoryRow, gc_paused, inventory_digest, inventory_rows
 from patchwarden.versions import scheme_for
@@ -351,6 +353,9 @@ class ScanReport:
     reused_keys: int = 0
     """Distinct keys whose match results an earlier scan of the same advisory set (and the
     same matching code) had kept: not matched again (see ``match_cache`` in the store)."""
+    scored: int = 0
+    """Findings whose stored risk the scan computed (written ones, and those of assets whose
+    context changed; all open ones when the weights or intel changed)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -488,6 +493,8 @@ class _ScanState:
     advisory_digest: str
     match_digest: str
     """Under which digest match results are kept and reused (:func:`_match_digest`)."""
+    scorer: Scorer
+    """Scores the findings the scan writes (their stored risk)."""
     reused: int = 0
     """Keys whose match results came from the store's match cache."""
     line_keys: dict[str, PackageKey | None] = field(default_factory=dict)
@@ -516,6 +523,7 @@ def scan(
     now: dt.datetime | None = None,
     batch_size: int = _SCAN_BATCH,
     actor: str | None = None,
+    weights: RiskWeights | None = None,
 ) -> ScanReport:
     """Match every inventory against the stored advisories and update findings.
 
@@ -526,18 +534,26 @@ def scan(
     not matched again (incremental scan): its open findings are marked seen. Each asset
     appends a ``scan`` audit entry in its batch's transaction (``actor`` defaults to
     :func:`patchwarden.audit.default_actor`).
+
+    The findings are ranked as they are written: each gets its risk score under ``weights``
+    (the policy's; None: those of the stored ranking), and the stored ranking is brought up
+    to date at the end (:func:`patchwarden.prioritize.rank`), so an incremental scan
+    re-ranks only what changed.
     """
     obs = observer or NullObserver()
     now = now or _now()
     report = ScanReport()
+    scorer = Scorer(store, weights if weights is not None else ranking_weights(store))
     with store.transaction() as conn:
         advisory_digest = store.advisory_digest(conn)
         state = _ScanState(
             advisory_digest=advisory_digest,
             match_digest=_match_digest(advisory_digest),
             actor=actor or audit.default_actor(),
+            scorer=scorer,
         )
         store.prune_match_cache(conn, state.match_digest)
+        prepare_ranking(store, conn, scorer.weights, advisory_digest)
     obs.stage("scanning")
     batch: list[PreparedInventory] = []
     ids: set[str] = set()
@@ -558,6 +574,8 @@ def scan(
     report.advisories_considered = len(state.advisory_ids)
     report.reused_keys = state.reused
     written = sum(a.findings.new + a.findings.resolved + a.findings.reopened for a in report.assets)
+    with gc_paused():
+        report.scored += rank(store, advisory_digest=advisory_digest, scorer=scorer)
     if written >= _ANALYZE_AFTER:
         store.analyze()
     report.skipped = sorted(state.skips, key=Skip.sort_key)
@@ -591,6 +609,15 @@ def _scan_batch(
         if from_store:
             rows_of.update(store.stored_rows_many(conn, from_store, state.lines_by_id))
         _match_new_keys(store, conn, rows_of.values(), state)
+        # the findings of an asset whose context changed are scored again
+        before = store.assets_by_id([p.asset.id for p in batch], conn=conn)
+        moved = [
+            p.asset.id
+            for p in batch
+            if p.asset.id in before and profile(before[p.asset.id]) != profile(p.asset)
+        ]
+        store.clear_risk(conn, moved)
+        state.scorer.add_assets(p.asset for p in batch)
         written = store.write_inventories(
             conn,
             [
@@ -629,7 +656,10 @@ def _scan_batch(
             for key, binary in filter(None, map(hits.get, map(_LINE, rows))):
                 by_key[key].append(binary)
             drafts_by_asset[p.asset.id] = _drafts(by_key, state.matches, state.canon, state.drafts)
-        synced = store.sync_findings_many(conn, drafts_by_asset, now, canonical=state.canon)
+        synced = store.sync_findings_many(
+            conn, drafts_by_asset, now, canonical=state.canon, risk=state.scorer
+        )
+        report.scored += sum(len(d) for d in drafts_by_asset.values())
         for asset_id, counts in synced.items():
             results[asset_id].findings = counts
         if unchanged:

@@ -22,7 +22,9 @@ import sqlalchemy as sa
 from patchwarden.errors import StoreError
 from patchwarden.inventory import collect_fleet_asset
 from patchwarden.inventory.fleet import load_fleet
-from patchwarden.model import Finding, Inventory, inventory_rows
+from patchwarden.model import Environment, Finding, Inventory, inventory_rows
+from patchwarden.prioritize import rank, ranking_weights, score_findings
+from patchwarden.risk import RiskWeights
 from patchwarden.service import (
     PreparedInventory,
     import_feeds,
@@ -30,7 +32,7 @@ from patchwarden.service import (
     prepare_rows,
     scan,
 )
-from patchwarden.store import FindingFilter, RankedFinding, Store
+from patchwarden.store import FindingFilter, Store
 from patchwarden.store import schema as t
 
 REPO = Path(__file__).resolve().parents[2]
@@ -147,30 +149,125 @@ def test_collector_rows_give_the_same_inventories_and_findings(
     assert _rows(store.findings()) == _expected()
 
 
-def test_ranked_findings_are_findings_lean_and_in_the_same_order(
+def _stored_ranking(store: Store) -> list[tuple[int, float | None, int | None]]:
+    return [(r.id, r.risk, r.ssvc) for r in store.ranked_findings()]
+
+
+def _scored_ranking(
+    store: Store, weights: RiskWeights | None = None
+) -> list[tuple[int, float | None, int | None]]:
+    """The ranking computed afresh from the findings (what `findings --sort risk` shows)."""
+    scored = score_findings(store, store.findings(), weights)
+    return [(s.finding.id, s.risk.score, s.risk.ssvc.rank) for s in scored]
+
+
+def test_ranked_findings_are_the_scored_findings_in_risk_order(
     store: Store, inventories: list[Inventory]
 ) -> None:
-    scan(store, inventories, now=T0)
-    findings = store.findings()
+    """The scan stores each finding's risk as it writes it: the stored ranking is exactly
+    score_findings' (same scores, same order), and the lean rows carry the findings' data."""
+    report = scan(store, inventories, now=T0)
+    assert report.scored == 116
+    findings = {f.id: f for f in store.findings()}
     ranked = store.ranked_findings()
     assert len(ranked) == 116
-    assert any(r.kev for r in ranked)
-    assert len({(r.severity, r.cvss_score, r.epss) for r in ranked}) > 10  # a real ordering
-    assert ranked == [
-        RankedFinding(
-            f.id,
+    assert len({r.risk for r in ranked}) > 20  # a real ordering
+    assert _stored_ranking(store) == _scored_ranking(store)
+    for r in ranked:
+        f = findings[r.id]
+        assert (r.asset, r.ecosystem, r.package, r.vulnerability, r.fixed_version) == (
             f.asset,
             f.ecosystem,
             f.package,
             f.vulnerability,
             f.fixed_version,
+        )
+        assert (r.kev, r.severity, r.cvss_score, r.epss) == (
             f.kev,
             f.severity,
             f.cvss_score,
             f.epss,
         )
-        for f in findings
-    ]
+    assert store.ranked_findings(limit=5) == ranked[:5]
+    assert rank(store) == 0  # nothing left to score
+
+
+def _asset_scores(store: Store, asset: str) -> list[float | None]:
+    return [r.risk for r in store.ranked_findings() if r.asset == asset]
+
+
+def test_stored_risk_follows_asset_context_weights_and_intel(
+    store: Store, inventories: list[Inventory]
+) -> None:
+    """Whatever changes what a score depends on, the stored ranking ends up equal to a
+    fresh one, and only what changed is scored again."""
+    scan(store, inventories, now=T0)
+    app = next(inv for inv in inventories if inv.asset.id == "app-01")
+    before = _asset_scores(store, "app-01")
+    assert before
+    assert None not in before
+
+    # the asset's context changes by hand: its findings only are scored again
+    store.update_asset(dataclasses.replace(app.asset, criticality=1, internet_exposed=False))
+    assert set(_asset_scores(store, "app-01")) == {None}
+    assert rank(store) == len(before)
+    assert _stored_ranking(store) == _scored_ranking(store)
+    assert _asset_scores(store, "app-01") != before
+
+    # ... or in the fleet file, for an asset whose inventory did not change (not matched)
+    exposed = dataclasses.replace(app.asset, criticality=5, internet_exposed=True)
+    changed = [dataclasses.replace(i, asset=exposed) if i is app else i for i in inventories]
+    report = scan(store, changed, now=T0 + dt.timedelta(days=1))
+    assert not any(a.matched for a in report.assets)
+    assert report.scored == len(before)
+    assert _stored_ranking(store) == _scored_ranking(store)
+
+    # other weights: everything is scored again
+    weights = RiskWeights(internet_exposed_factor=3.0, kev_floor=0.5)
+    assert rank(store, weights) == 116
+    assert _stored_ranking(store) == _scored_ranking(store, weights)
+    assert _stored_ranking(store) != _scored_ranking(store)
+    assert rank(store, weights) == 0
+    # a scan or ranking given no weights keeps the stored ranking's (a rollout's re-scan)
+    assert ranking_weights(store) == weights
+    assert scan(store, changed, now=T0 + dt.timedelta(days=1)).scored == 0
+    assert rank(store) == 0
+    assert rank(store, RiskWeights()) == 116
+
+    # a new EPSS import: the scan scores every open finding again, with the new data
+    t2 = T0 + dt.timedelta(days=2)
+    assert not import_feeds(store, [SNAPSHOT[-1]], now=t2).failed
+    report = scan(store, changed, now=t2)
+    assert not any(a.matched for a in report.assets)
+    assert report.scored == 116
+    assert _stored_ranking(store) == _scored_ranking(store)
+
+
+def test_an_incremental_rescan_scores_only_the_changed_assets_findings(
+    store: Store, inventories: list[Inventory]
+) -> None:
+    scan(store, inventories, now=T0)
+    app = next(i for i, inv in enumerate(inventories) if inv.asset.id == "app-01")
+    patched = list(inventories)
+    patched[app] = _with_version(inventories[app], "certifi", "2099.1.1")
+    report = scan(store, patched, now=T0 + dt.timedelta(days=1))
+    app_open = sum(1 for f in store.findings() if f.asset == "app-01")
+    assert 0 < report.scored == app_open < 116
+    assert _stored_ranking(store) == _scored_ranking(store)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_stored_ranking_on_postgresql(db_url: str, inventories: list[Inventory]) -> None:
+    """The same ranking on PostgreSQL (float8 scores, ties ordered as Python orders str)."""
+    store = Store.open(db_url)
+    assert not import_feeds(store, list(SNAPSHOT), now=T0).failed
+    scan(store, inventories, now=T0)
+    assert _stored_ranking(store) == _scored_ranking(store)
+    store.update_asset(dataclasses.replace(inventories[0].asset, environment=Environment.DEV))
+    assert rank(store) > 0
+    assert _stored_ranking(store) == _scored_ranking(store)
+    store.close()
 
 
 def _with_version(inv: Inventory, package: str, version: str) -> Inventory:

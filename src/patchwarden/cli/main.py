@@ -455,7 +455,9 @@ def scan_cmd(
     with _store() as store, _observer() as obs:
         if store.counts()["advisories"] == 0:
             obs.note("no advisories imported yet: run `patchwarden feeds import` first")
-        report = scan(store, inventories, observer=obs)
+        # ranked with the policy's weights; without a policy file, those of the stored ranking
+        weights = _policy().risk if state.policy_path is not None else None
+        report = scan(store, inventories, observer=obs, weights=weights)
     report.errors.extend(errors)
     _show_scan(report, as_json)
     if report.errors:

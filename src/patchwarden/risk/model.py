@@ -56,9 +56,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
+from typing import Any
 
 from patchwarden.model import Environment, Severity
 from patchwarden.risk import ssvc
@@ -143,6 +144,45 @@ class RiskWeights:
     """Impact multiplier per environment (prod >= staging >= dev)."""
     poc_epss_percentile: float = 0.9
     """SSVC Exploitation is ``public_poc`` at or above this EPSS percentile (a proxy)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON form (mapping keys as text), read back by :meth:`from_json`.
+
+        >>> w = RiskWeights(kev_floor=0.9, criticality_factors={1: 0.1, 5: 1.0})
+        >>> RiskWeights.from_json(w.to_json()) == w
+        True
+        """
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Mapping):
+                text = {str(getattr(k, "value", k)): v for k, v in value.items()}
+                value = dict(sorted(text.items()))
+            elif isinstance(value, StrEnum):
+                value = value.value
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RiskWeights:
+        """The weights :meth:`to_json` wrote."""
+        keys: dict[str, Callable[[str], Any]] = {
+            "severity_prior": Severity,
+            "severity_impact": Severity,
+            "control_factors": str,
+            "criticality_factors": int,
+            "sensitivity_factors": int,
+            "environment_factors": Environment,
+        }
+        values: dict[str, Any] = {}
+        for name, value in data.items():
+            if name in keys:
+                values[name] = {keys[name](k): float(v) for k, v in value.items()}
+            elif name == "cia_aggregate":
+                values[name] = CiaAggregate(value)
+            else:
+                values[name] = float(value)
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import sqlalchemy as sa
 from alembic import command
@@ -89,6 +89,8 @@ _FINDING_COLUMNS = (
     "fixed_version",
     "first_seen",
     "last_seen",
+    "risk",
+    "ssvc",
 )
 
 
@@ -148,6 +150,17 @@ class InventoryWrite:
     """What :meth:`Store.stored_digests` returned for the asset (None: a new asset)."""
 
 
+class RiskOf(Protocol):
+    """What :meth:`Store.sync_findings_many` asks for the risk of the findings it writes
+    (:class:`patchwarden.prioritize.Scorer` is one)."""
+
+    def load(self, conn: Connection, vulnerability_ids: Iterable[str]) -> None:
+        """Read what scoring those (canonical) vulnerability ids needs, before the calls."""
+
+    def __call__(self, asset_id: str, vulnerability: str) -> tuple[float, int]:
+        """(risk score, SSVC decision rank) of ``vulnerability`` on ``asset_id``."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FindingDraft:
     """A finding as one scan computes it, before the store merges it with history."""
@@ -188,6 +201,10 @@ class RankedFinding(NamedTuple):
     severity: Severity
     cvss_score: float | None
     epss: float | None
+    risk: float | None
+    """The stored risk score (None: not scored yet, see :func:`patchwarden.prioritize.rank`)."""
+    ssvc: int | None
+    """The stored SSVC decision's rank (:attr:`patchwarden.risk.Decision.rank`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -974,6 +991,7 @@ class Store:
         )
         if done.rowcount != 1:
             raise NotFound(f"no asset {asset.id!r}")
+        self.clear_risk(conn, [asset.id])  # scored again with the new context
 
     # ------------------------------------------------------------------ findings
 
@@ -1004,11 +1022,15 @@ class Store:
         now: dt.datetime,
         *,
         canonical: dict[str, VulnId] | None = None,
+        risk: RiskOf | None = None,
     ) -> dict[str, SyncCounts]:
         """:meth:`sync_findings` for several assets with one read, one insert, one update.
 
         New findings go in through the driver (``executemany`` on SQLite, ``COPY`` on
-        PostgreSQL): a first scan of 10,000 hosts inserts more than half a million.
+        PostgreSQL): a first scan of 10,000 hosts inserts more than half a million. Every
+        finding written (new, seen again or re-opened) gets its risk from ``risk``; without
+        it, its stored risk is cleared (NULL: to be scored by
+        :func:`patchwarden.prioritize.rank`).
         """
         f = t.findings.c
         stored_by: dict[str, list[Any]] = {a: [] for a in drafts_by_asset}
@@ -1026,6 +1048,9 @@ class Store:
         missing = [i for i in wanted if i not in known]
         if missing:
             canon.update(self.canonical_ids(conn, missing))
+        if risk is not None:
+            risk.load(conn, set(canon.values()))
+        no_risk = (None, None)
         stamp = db_time(conn, now)
         inserts: list[tuple[Any, ...]] = []
         updates: list[dict[str, Any]] = []
@@ -1047,6 +1072,7 @@ class Store:
             for d in drafts:
                 vulnerability = canon[d.vulnerability]
                 hit = by_key.get((d.ecosystem, d.package, vulnerability))
+                scored = no_risk if risk is None else risk(asset_id, vulnerability)
                 if hit is None:
                     inserts.append(
                         (
@@ -1061,6 +1087,7 @@ class Store:
                             d.fixed_version,
                             stamp,
                             stamp,
+                            *scored,
                         )
                     )
                     new += 1
@@ -1081,6 +1108,8 @@ class Store:
                         "fixed_version": d.fixed_version,
                         "last_seen": now,
                         "resolved_at": None,
+                        "risk": scored[0],
+                        "ssvc": scored[1],
                     }
                 )
             resolved = [r.id for r in stored if r.resolved_at is None and r.id not in seen]
@@ -1239,45 +1268,122 @@ class Store:
         )
         return out
 
-    def ranked_findings(self) -> list[RankedFinding]:
-        """The open findings :meth:`findings` lists, in its order, with only what ranking and
-        planning read (the lean read path for a whole fleet).
+    def ranked_findings(self, limit: int | None = None) -> list[RankedFinding]:
+        """The open findings :meth:`findings` lists, ranked by their stored risk, with only what
+        ranking and planning read (the lean read path for a whole fleet).
 
-        Six columns per finding and the urgency data once per vulnerability: the vulnerabilities
-        are ranked first (a few thousand), so the findings sort on (rank, asset, package,
-        vulnerability) and no :class:`~patchwarden.model.Finding` is built. For 617,078
-        findings of 10,000 hosts this is several times faster than :meth:`findings`.
+        The order is :func:`patchwarden.prioritize.sort_key`'s: highest risk first, then the
+        more urgent SSVC decision, then asset, package, vulnerability and id; findings not
+        scored yet come last (:func:`patchwarden.prioritize.rank` scores them). The database
+        sorts; the vulnerability data is read once per vulnerability. ``limit``: the top only.
         """
         f = t.findings.c
-        query = sa.select(
-            f.id, f.asset_id, f.ecosystem, f.package, f.vulnerability, f.fixed_version
-        ).where(_open_or_restarting())
+        query = (
+            sa.select(
+                f.id,
+                f.asset_id,
+                f.ecosystem,
+                f.package,
+                f.vulnerability,
+                f.fixed_version,
+                f.risk,
+                f.ssvc,
+            )
+            .where(_open_or_restarting())
+            .order_by(
+                f.risk.is_(None),
+                f.risk.desc(),
+                f.ssvc.desc(),
+                *map(self._bytewise, (f.asset_id, f.package, f.vulnerability)),
+                f.id,
+            )
+        )
+        if limit is not None:
+            query = query.limit(limit)
         with self.engine.connect() as conn, gc_paused():
             rows = _raw_rows(conn, query)
             context = _vulnerability_context(conn, {r[4] for r in rows}, _Decoded(_json_tuple))
-        urgency = {vid: _urgency(c) for vid, c in context.items()}
-        dense = {key: i for i, key in enumerate(sorted(set(urgency.values())))}
-        rank = {vid: dense[key] for vid, key in urgency.items()}
-        order = sorted([(rank[r[4]], r[1], r[3], r[4], r[0], r[2], r[5]) for r in rows])
-        lean = {
-            vid: (c.kev, c.severity, c.cvss_score, c.epss and c.epss[0])
-            for vid, c in context.items()
-        }
-        make = RankedFinding._make
-        with gc_paused():
+            lean = {
+                vid: (c.kev, c.severity, c.cvss_score, c.epss and c.epss[0])
+                for vid, c in context.items()
+            }
+            make = RankedFinding._make
             return [
-                make((finding_id, asset, ecosystem, package, vid, fixed, *lean[vid]))
-                for _, asset, package, vid, finding_id, ecosystem, fixed in order
+                make((finding_id, asset, ecosystem, package, vid, fixed, *lean[vid], risk, ssvc))
+                for finding_id, asset, ecosystem, package, vid, fixed, risk, ssvc in rows
             ]
+
+    def _bytewise(self, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+        """``column`` compared as Python compares str (PostgreSQL's default collation is the
+        locale's, which orders ``web-01`` and ``web_01`` differently)."""
+        return column.collate("C") if self.engine.dialect.name == "postgresql" else column
+
+    # ------------------------------------------------------------------ stored risk
+
+    def risk_state(self, conn: Connection) -> tuple[str, dict[str, Any]] | None:
+        """(basis, weights) the stored risk scores were computed with (None: never set)."""
+        row = conn.execute(
+            sa.select(t.risk_state.c.basis, t.risk_state.c.weights).where(t.risk_state.c.id == 1)
+        ).first()
+        return None if row is None else (row.basis, dict(row.weights))
+
+    def reset_risk(self, conn: Connection, basis: str, weights: dict[str, Any]) -> None:
+        """Clear every stored risk score and record the basis and weights to score under."""
+        conn.execute(t.findings.update().where(t.findings.c.risk.is_not(None)).values(risk=None))
+        dialect = _pg if conn.dialect.name == "postgresql" else _sqlite
+        insert = dialect.insert(t.risk_state).values(id=1, basis=basis, weights=weights)
+        # an upsert: workers scanning into one PostgreSQL database may both set it
+        conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=["id"], set_={"basis": basis, "weights": weights}
+            )
+        )
+
+    def clear_risk(self, conn: Connection, asset_ids: Sequence[str]) -> None:
+        """Clear the stored risk of those assets' findings (their context changed)."""
+        f = t.findings.c
+        for chunk in _chunks(list(asset_ids)):
+            conn.execute(t.findings.update().where(f.asset_id.in_(chunk)).values(risk=None))
+
+    def unscored_findings(self, conn: Connection) -> list[tuple[int, str, str]]:
+        """(id, asset, vulnerability) of the open findings without a stored risk."""
+        f = t.findings.c
+        query = sa.select(f.id, f.asset_id, f.vulnerability).where(
+            _open_or_restarting(), f.risk.is_(None)
+        )
+        return [(r[0], r[1], r[2]) for r in _raw_rows(conn, query)]
+
+    def set_risk(self, conn: Connection, scores: Sequence[tuple[float, int, int]]) -> None:
+        """Store (risk, SSVC rank, finding id) triples."""
+        update_many(conn, "findings", "id", ("risk", "ssvc"), scores)
+
+    def vulnerability_context(
+        self, conn: Connection, vulnerability_ids: Iterable[str]
+    ) -> dict[str, tuple[tuple[str, ...], Severity, tuple[float, float] | None]]:
+        """(ids: the canonical one then its aliases, severity, top (EPSS, percentile)) of each
+        canonical vulnerability id, exactly as :meth:`findings` gives them to its findings."""
+        context = _vulnerability_context(conn, vulnerability_ids, _Decoded(_json_tuple))
+        return {vid: (c.ids, c.severity, c.epss) for vid, c in context.items()}
 
     # ------------------------------------------------------------------ risk context
 
-    def kev_entries(self, ids: Iterable[str]) -> dict[str, KevEntry]:
+    @contextmanager
+    def _reading(self, conn: Connection | None) -> Iterator[Connection]:
+        """``conn``, or a connection of its own for the duration."""
+        if conn is not None:
+            yield conn
+            return
+        with self.engine.connect() as own:
+            yield own
+
+    def kev_entries(
+        self, ids: Iterable[str], *, conn: Connection | None = None
+    ) -> dict[str, KevEntry]:
         """KEV entries of those ids that are listed."""
         out: dict[str, KevEntry] = {}
-        with self.engine.connect() as conn:
+        with self._reading(conn) as db:
             for chunk in _chunks(sorted(set(ids))):
-                for r in conn.execute(sa.select(t.kev).where(t.kev.c.cve_id.in_(chunk))):
+                for r in db.execute(sa.select(t.kev).where(t.kev.c.cve_id.in_(chunk))):
                     out[r.cve_id] = KevEntry(
                         cve_id=r.cve_id,
                         date_added=r.date_added,
@@ -1289,23 +1395,27 @@ class Store:
                     )
         return out
 
-    def vulnerability_rows(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    def vulnerability_rows(
+        self, ids: Iterable[str], *, conn: Connection | None = None
+    ) -> dict[str, dict[str, Any]]:
         """Stored vulnerability rows (aliases, summary, severity, CVSS) by canonical id."""
         out: dict[str, dict[str, Any]] = {}
-        with self.engine.connect() as conn:
+        with self._reading(conn) as db:
             for chunk in _chunks(sorted(set(ids))):
-                for r in conn.execute(
+                for r in db.execute(
                     sa.select(t.vulnerabilities).where(t.vulnerabilities.c.id.in_(chunk))
                 ):
                     out[r.id] = dict(r._mapping)
         return out
 
-    def assets_by_id(self, ids: Iterable[str]) -> dict[str, Asset]:
-        """Asset context by id (only those that exist)."""
+    def assets_by_id(
+        self, ids: Iterable[str], *, conn: Connection | None = None
+    ) -> dict[str, Asset]:
+        """Asset context by id (only those that exist); in ``conn``'s transaction if given."""
         out: dict[str, Asset] = {}
-        with self.engine.connect() as conn:
+        with self._reading(conn) as db:
             for chunk in _chunks(sorted(set(ids))):
-                for row in conn.execute(sa.select(t.assets).where(t.assets.c.id.in_(chunk))):
+                for row in db.execute(sa.select(t.assets).where(t.assets.c.id.in_(chunk))):
                     out[row.id] = Asset(
                         id=AssetId(row.id),
                         kind=AssetKind(row.kind),
@@ -1396,9 +1506,9 @@ def _open_or_restarting() -> sa.ColumnElement[bool]:
 
 
 def _raw_rows(conn: Connection, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
-    """The rows of a parameterless query as the driver's plain tuples (no Row per row): for
-    reads of hundreds of thousands of rows of plain columns."""
-    sql = str(query.compile(dialect=conn.dialect))
+    """The rows of a query as the driver's plain tuples (no Row per row): for reads of
+    hundreds of thousands of rows of plain columns. Its parameters (a LIMIT) are inlined."""
+    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(sql)

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -237,6 +238,8 @@ findings = Table(
     Column("first_seen", UtcDateTime(), nullable=False),
     Column("last_seen", UtcDateTime(), nullable=False),
     Column("resolved_at", UtcDateTime()),
+    Column("risk", Float),
+    Column("ssvc", SmallInteger),
     UniqueConstraint("asset_id", "ecosystem", "package", "vulnerability"),
     Index("ix_findings_open", "resolved_at", "asset_id"),
     Index("ix_findings_vulnerability", "vulnerability"),
@@ -244,7 +247,27 @@ findings = Table(
 """One vulnerability on one asset's package, kept across scans. ``last_seen`` is written when
 a scan matched the asset and saw the finding; for an OPEN finding, later scans that skipped
 the unchanged asset count as seen too (``assets.last_scanned``; see
-:meth:`patchwarden.store.Store.touch_unchanged`)."""
+:meth:`patchwarden.store.Store.touch_unchanged`).
+
+``risk`` and ``ssvc`` are the finding's risk score and SSVC decision rank
+(:class:`patchwarden.risk.Decision` ``.rank``) under the weights and intel of
+``risk_state.basis``, kept so that a fleet's ranking survives between scans and a rescan
+scores only what changed (:func:`patchwarden.prioritize.rank`). NULL means not scored yet:
+new findings written without a scorer, findings of an asset whose context changed, and every
+finding after the basis changed."""
+
+risk_state = Table(
+    "risk_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("basis", String(64), nullable=False),
+    Column("weights", JSON, nullable=False),
+)
+"""One row (``id = 1``): the digest of the risk weights, scoring code and intel (advisories,
+KEV, EPSS) the stored ``findings.risk`` values were computed with
+(:func:`patchwarden.prioritize.risk_basis`), and the weights themselves
+(:meth:`patchwarden.risk.RiskWeights.to_json`): a scan or ranking not given weights keeps
+these, so a rollout's re-scan does not re-rank the fleet with other weights."""
 
 audit_log = Table(
     "audit_log",
