@@ -9,10 +9,13 @@ them as :class:`Finding` rows. New values are made with :func:`dataclasses.repla
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, NewType
 
 AssetId = NewType("AssetId", str)
@@ -147,6 +150,20 @@ def inventory_rows(packages: Iterable[InstalledPackage]) -> list[InventoryRow]:
     for p in packages:
         by_key[(p.ecosystem, p.name, p.version, p.source_name or "", p.source_version or "")] = p
     return [("\t".join(key), p.location, p.purl) for key, p in sorted(by_key.items())]
+
+
+@functools.cache
+def source_digest(files: tuple[Path, ...]) -> str:
+    """A digest of those source files (once per process), for results kept in the store that
+    other code must not reuse (match results, risk scores). Without readable source, a
+    random digest: nothing is reused across processes."""
+    h = hashlib.sha256()
+    try:
+        for path in files:
+            h.update(f"{path.name}\n".encode() + path.read_bytes())
+    except OSError:
+        return uuid.uuid4().hex
+    return h.hexdigest()
 
 
 def inventory_digest(lines: Sequence[str], distro: str | None) -> str:

@@ -29,7 +29,16 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from patchwarden.errors import InvalidVersion, UnknownEcosystem
-from patchwarden.model import Asset, AssetId, Environment, Finding, FixState, KevEntry, Severity
+from patchwarden.model import (
+    Asset,
+    AssetId,
+    Environment,
+    Finding,
+    FixState,
+    KevEntry,
+    Severity,
+    source_digest,
+)
 from patchwarden.risk import Decision, RiskInput, RiskScore, RiskWeights, parse_cvss, score
 from patchwarden.risk.cvss import CvssInfo
 from patchwarden.store import Store
@@ -269,8 +278,7 @@ def risk_basis(
     """The digest stored risk scores depend on: the weights, the scoring code, the advisory
     set (severities, CVSS vectors, aliases) and the KEV and EPSS imports."""
     h = hashlib.sha256(json.dumps(weights.to_json(), sort_keys=True).encode())
-    for path in _RISK_CODE:
-        h.update(path.read_bytes())
+    h.update(source_digest(_RISK_CODE).encode())
     h.update((advisory_digest or store.advisory_digest(conn)).encode())
     for feed in ("kev", "epss"):
         row = store.feed_info(conn, feed)

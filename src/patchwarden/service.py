@@ -15,7 +15,6 @@ import functools
 import hashlib
 import operator
 import sys
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ from patchwarden.model import (
     Match,
     PackageKey,
     VulnId,
+    source_digest,
 )
 from patchwarden.prioritize import Scorer, prepare_ranking, profile, rank, ranking_weights
 from patchwarden.risk import RiskWeights
@@ -793,13 +793,7 @@ def _code_digest() -> str:
     modules = (patchwarden.match, patchwarden.model, patchwarden.store.codec)
     files = [Path(m.__file__ or "") for m in (*modules, sys.modules[Ecosystem.__module__])]
     files += sorted(Path(patchwarden.versions.__file__ or "").parent.glob("*.py"))
-    h = hashlib.sha256()
-    try:
-        for path in files:
-            h.update(f"{path.name}\n".encode() + path.read_bytes())
-    except OSError:  # no readable source: never reuse results across processes
-        return uuid.uuid4().hex
-    return h.hexdigest()
+    return source_digest(tuple(files))
 
 
 def _binary_key(line: str, key: PackageKey | None) -> PackageKey | None:

@@ -1560,11 +1560,6 @@ def _vulnerability_context(
     return out
 
 
-def _urgency(c: _VulnContext) -> tuple[int, int, float, float]:
-    """The sort key of :meth:`Store.findings` that depends on the vulnerability alone."""
-    return (-int(c.kev), -c.severity.rank, -(c.cvss_score or 0.0), -(c.epss[0] if c.epss else 0.0))
-
-
 class _Decoded:
     """Decode stored values once per distinct value (``cache(raw)`` -> decoded)."""
 
