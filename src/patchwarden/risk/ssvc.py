@@ -82,7 +82,10 @@ class Decision(StrEnum):
         >>> Decision.IMMEDIATE.rank > Decision.OUT_OF_CYCLE.rank > Decision.DEFER.rank
         True
         """
-        return list(Decision).index(self)
+        return _DECISION_RANK[self]
+
+
+_DECISION_RANK = {d: i for i, d in enumerate(Decision)}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

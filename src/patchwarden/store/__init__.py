@@ -1050,7 +1050,7 @@ class Store:
             canon.update(self.canonical_ids(conn, missing))
         if risk is not None:
             risk.load(conn, set(canon.values()))
-        no_risk = (None, None)
+        no_risk: tuple[float | None, int | None] = (None, None)
         stamp = db_time(conn, now)
         inserts: list[tuple[Any, ...]] = []
         updates: list[dict[str, Any]] = []
@@ -1064,32 +1064,35 @@ class Store:
                 text = json_of[values] = json.dumps(list(values))
             return text
 
+        # a scan hands in the same draft objects for every asset with the same package at
+        # the same version, so each draft's part of the insert row is built once (by id:
+        # every draft stays alive in ``drafts_by_asset`` for this call)
+        head_of: dict[int, tuple[Any, ...]] = {}
+        times = (stamp, stamp)
         for asset_id, drafts in drafts_by_asset.items():
             stored = stored_by[asset_id]
             by_key = {(r.ecosystem, r.package, canon[r.vulnerability]): r for r in stored}
             seen: set[int] = set()
             new = still = reopened = 0
+            asset = (asset_id,)
             for d in drafts:
-                vulnerability = canon[d.vulnerability]
-                hit = by_key.get((d.ecosystem, d.package, vulnerability))
-                scored = no_risk if risk is None else risk(asset_id, vulnerability)
-                if hit is None:
-                    inserts.append(
-                        (
-                            asset_id,
-                            d.ecosystem,
-                            d.package,
-                            d.installed_version,
-                            as_json(d.binaries),
-                            vulnerability,
-                            as_json(d.advisories),
-                            d.fix_state.value,
-                            d.fixed_version,
-                            stamp,
-                            stamp,
-                            *scored,
-                        )
+                head = head_of.get(id(d))
+                if head is None:
+                    head = head_of[id(d)] = (
+                        d.ecosystem,
+                        d.package,
+                        d.installed_version,
+                        as_json(d.binaries),
+                        canon[d.vulnerability],
+                        as_json(d.advisories),
+                        d.fix_state.value,
+                        d.fixed_version,
                     )
+                vulnerability = head[4]
+                scored = no_risk if risk is None else risk(asset_id, vulnerability)
+                hit = by_key.get((d.ecosystem, d.package, vulnerability)) if by_key else None
+                if hit is None:
+                    inserts.append(asset + head + times + scored)
                     new += 1
                     continue
                 seen.add(hit.id)
