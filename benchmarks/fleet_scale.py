@@ -439,10 +439,10 @@ def _run_scan(
 
 def _matching_comparison(store: Store, hosts: int, sample: int) -> dict[str, Any]:
     """Fleet (deduplicated) matching vs the per-host way, on the same stored inventories."""
-    from patchwarden.store.bulk import InventoryRow
+    from patchwarden.model import InventoryColumns
 
     with store.transaction() as conn:
-        rows_by_host: dict[str, list[InventoryRow]] = {}
+        rows_by_host: dict[str, InventoryColumns] = {}
         step = max(1, hosts // sample)
         for i in range(0, hosts, step)[:sample]:
             rows_by_host[f"host-{i:05d}"] = store.stored_rows(conn, f"host-{i:05d}")
@@ -466,7 +466,7 @@ def _matching_comparison(store: Store, hosts: int, sample: int) -> dict[str, Any
     fleet = time.perf_counter() - t0
     t0 = time.perf_counter()
     for rows in rows_by_host.values():
-        host_keys = [k for k in (_key(r[0]) for r in rows) if k is not None]
+        host_keys = [k for k in map(_key, rows.lines) if k is not None]
         match(host_keys, index)
     per_host = (time.perf_counter() - t0) / len(rows_by_host)
     return {

@@ -13,7 +13,6 @@ import dataclasses
 import datetime as dt
 import functools
 import hashlib
-import operator
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -53,12 +52,17 @@ from patchwarden.model import (
 from patchwarden.prioritize import Scorer, prepare_ranking, profile, rank, ranking_weights
 from patchwarden.risk import RiskWeights
 from patchwarden.store import AdvisoryCounts, FindingDraft, InventoryWrite, Store, SyncCounts
-from patchwarden.store.bulk import InventoryRow, gc_paused, inventory_digest, inventory_rows
+from patchwarden.store.bulk import (
+    InventoryColumns,
+    InventoryRow,
+    gc_paused,
+    inventory_digest,
+    inventory_rows,
+)
 from patchwarden.versions import scheme_for
 
 _BATCH = 2_000
 _SCAN_BATCH = 500
-_LINE = operator.itemgetter(0)
 _ANALYZE_AFTER = 50_000
 """Findings written by one scan after which the planner statistics are refreshed: a first
 scan of a big fleet turns an empty findings table into 600,000 rows, and PostgreSQL would plan
@@ -374,8 +378,8 @@ class PreparedInventory:
     """Where the inventory came from."""
     digest: str
     """:func:`patchwarden.store.bulk.inventory_digest` of the rows and distro."""
-    rows: tuple[InventoryRow, ...] | None
-    """Distinct packages (:func:`patchwarden.store.bulk.inventory_rows`); None when the
+    rows: InventoryColumns | None
+    """Distinct packages (:func:`patchwarden.store.bulk.inventory_rows`, as columns); None when the
     collector knows that the inventory is the one already stored under :attr:`digest` (it
     saw the same input again), which spares re-reading it."""
     packages: int
@@ -403,13 +407,13 @@ def prepare_inventory(inventory: Inventory) -> PreparedInventory:
     >>> (p.packages, p.unsupported, p.rows[1][0])
     (2, 1, 'PyPI\\tjinja2\\t2.10\\t\\t')
     """
-    rows = inventory_rows(inventory.packages)
+    rows = InventoryColumns.of(inventory_rows(inventory.packages))
     return PreparedInventory(
         asset=inventory.asset,
         distro=inventory.distro,
         source=inventory.source,
-        digest=inventory_digest([r[0] for r in rows], inventory.distro),
-        rows=tuple(rows),
+        digest=inventory_digest(rows.lines, inventory.distro),
+        rows=rows,
         packages=len(inventory.packages),
         unsupported=sum(1 for p in inventory.packages if _ecosystem(p.ecosystem) is None),
     )
@@ -437,40 +441,40 @@ def prepare_rows(
     given = list(rows)
     lines = [row[0] for row in given]
     if len(set(lines)) == len(lines):  # the usual case: sorting on the unique lines suffices
-        merged = tuple(sorted(given))
+        merged = sorted(given)
     else:
         by_line = {row[0]: row for row in given}
-        merged = tuple(by_line[line] for line in sorted(by_line))
-    lines = [row[0] for row in merged]
+        merged = [by_line[line] for line in sorted(by_line)]
+    columns = InventoryColumns.of(merged)
     return PreparedInventory(
         asset=asset,
         distro=distro,
         source=source,
-        digest=inventory_digest(lines, distro),
-        rows=merged,
-        packages=len(merged),
-        unsupported=_unsupported(merged),
+        digest=inventory_digest(columns.lines, distro),
+        rows=columns,
+        packages=len(columns),
+        unsupported=_unsupported(columns.lines),
     )
 
 
-def _unsupported(rows: Sequence[InventoryRow]) -> int:
-    """How many sorted rows have an ecosystem without a version ordering.
+def _unsupported(lines: Sequence[str]) -> int:
+    """How many sorted lines have an ecosystem without a version ordering.
 
-    Rows sort by line, and a line starts with its ecosystem and a tab, so each ecosystem's
-    rows are one run: found by bisection, one ecosystem look-up per run, not per row.
+    A line starts with its ecosystem and a tab, so each ecosystem's lines are one run of the
+    sorted lines: found by bisection, one ecosystem look-up per run, not per line.
     """
     count = start = 0
-    while start < len(rows):
-        ecosystem = _row_ecosystem(rows[start])
-        end = bisect.bisect_right(rows, ecosystem, lo=start, key=_row_ecosystem)
+    while start < len(lines):
+        ecosystem = _line_ecosystem(lines[start])
+        end = bisect.bisect_right(lines, ecosystem, lo=start, key=_line_ecosystem)
         if _ecosystem(ecosystem) is None:
             count += end - start
         start = end
     return count
 
 
-def _row_ecosystem(row: InventoryRow) -> str:
-    return row[0].partition("\t")[0]
+def _line_ecosystem(line: str) -> str:
+    return line.partition("\t")[0]
 
 
 def _line_key(line: str) -> PackageKey | None:
@@ -591,7 +595,7 @@ def _scan_batch(
 ) -> None:
     with store.transaction() as conn:
         stored = store.stored_digests(conn, [p.asset.id for p in batch])
-        rows_of: dict[str, Sequence[InventoryRow]] = {}
+        rows_of: dict[str, InventoryColumns] = {}
         from_store: list[str] = []
         for p in batch:
             old = stored.get(p.asset.id)
@@ -653,7 +657,7 @@ def _scan_batch(
                 continue
             by_key: dict[PackageKey, list[str]] = defaultdict(list)
             # C-level look-ups over the ~1,500 rows; only the few lines with matches loop here
-            for key, binary in filter(None, map(hits.get, map(_LINE, rows))):
+            for key, binary in filter(None, map(hits.get, rows.lines)):
                 by_key[key].append(binary)
             drafts_by_asset[p.asset.id] = _drafts(by_key, state.matches, state.canon, state.drafts)
         synced = store.sync_findings_many(
@@ -692,7 +696,7 @@ def _scan_event(p: PreparedInventory, scanned: AssetScan, state: _ScanState) -> 
 def _match_new_keys(
     store: Store,
     conn: Connection,
-    row_sets: Iterable[Sequence[InventoryRow]],
+    row_sets: Iterable[InventoryColumns],
     state: _ScanState,
 ) -> None:
     """Match the keys not seen earlier in this scan; load advisories for new names only."""
@@ -701,7 +705,7 @@ def _match_new_keys(
     new_binaries: dict[PackageKey, set[PackageKey]] = defaultdict(set)
     for rows in row_sets:
         # only lines not seen earlier in this scan reach the loop body (C-level filter)
-        for line in filterfalse(line_keys.__contains__, map(_LINE, rows)):
+        for line in filterfalse(line_keys.__contains__, rows.lines):
             if line not in line_keys:  # a line twice in one inventory is handled once
                 key = line_keys[line] = _line_key(line)
                 if key is not None and key not in state.matches:

@@ -94,7 +94,7 @@ from patchwarden.model import AssetId
 from patchwarden.policy import DEFAULT_REBOOT_COMMAND, RolloutPolicy
 from patchwarden.store import Store
 from patchwarden.store import schema as t
-from patchwarden.store.bulk import InventoryRow, inventory_digest
+from patchwarden.store.bulk import InventoryColumns, InventoryRow, inventory_digest
 
 
 class RolloutError(PatchwardenError):
@@ -1212,7 +1212,7 @@ def _rescan(
         distro=distro,
         source=f"rollout:{ctx.rollout_id}",
         digest=inventory_digest([r[0] for r in fresh], distro),
-        rows=tuple(fresh),
+        rows=InventoryColumns.of(fresh),
         packages=len(fresh),
         unsupported=0,
     )

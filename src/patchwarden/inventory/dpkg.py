@@ -146,15 +146,16 @@ class DpkgCollector(Collector):
         if memo is None or len(memo) > _MEMO_MAX:
             memo = _ROWS[(ecosystem, distro)] = {}
         blocks = data.split(b"\n\n")
-        found: list[Any] = [memo.get(block, _UNUSUAL) for block in blocks]
-        if _UNUSUAL in found:  # stanzas not seen before in this process
+        # a C-level look-up pass; a stanza not seen before in this process gives None
+        found: list[Any] = list(map(memo.get, blocks))
+        if None in found:
             for i, block in enumerate(blocks):
-                if found[i] is not _UNUSUAL:
+                if found[i] is not None:
                     continue
                 parsed = _block_package(block)
                 if parsed is _UNUSUAL:
                     return super().collect_rows(path, distro=distro)
-                row = None
+                row: tuple[str, str] | tuple[()] = ()
                 if parsed is not None:
                     name, version, source_name, source_version, arch = parsed
                     row = (
@@ -162,7 +163,7 @@ class DpkgCollector(Collector):
                         _purl(name, version, arch, distro, vendor),
                     )
                 found[i] = memo[block] = row
-        # None (not installed) drops out; of duplicate lines the last one wins, as in
+        # () (blank, or not installed) drops out; of duplicate lines the last one wins, as in
         # inventory_rows
         purls: dict[str, str] = dict(filter(None, found))
         location = str(path)
@@ -239,8 +240,8 @@ for a stanza that is not installed."""
 
 _MEMO: dict[str, _Parsed] = {}
 _MEMO_MAX = 200_000
-_ROWS: dict[tuple[str, str | None], dict[bytes, tuple[str, str] | None]] = {}
-"""Per (ecosystem, distro): stanza bytes -> (row line, purl), None when not installed."""
+_ROWS: dict[tuple[str, str | None], dict[bytes, tuple[str, str] | tuple[()]]] = {}
+"""Per (ecosystem, distro): stanza bytes -> (row line, purl), () when blank or not installed."""
 _UNUSUAL = object()
 _FIELD_RE = re.compile(r"^[A-Za-z][\w-]*:")
 

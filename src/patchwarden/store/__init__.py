@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import operator
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -53,6 +52,7 @@ from patchwarden.model import (
 from patchwarden.severity import best
 from patchwarden.store import schema as t
 from patchwarden.store.bulk import (
+    InventoryColumns,
     InventoryRow,
     db_time,
     expand_runs,
@@ -61,7 +61,6 @@ from patchwarden.store.bulk import (
     inventory_digest,
     inventory_rows,
     pack_ids,
-    runs,
     unpack_ids,
     update_many,
 )
@@ -75,8 +74,6 @@ from patchwarden.store.codec import (
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _CHUNK = 500
-_LINE = operator.itemgetter(0)
-_LOCATION = operator.itemgetter(1)
 _FINDING_COLUMNS = (
     "asset_id",
     "ecosystem",
@@ -144,7 +141,7 @@ class InventoryWrite:
     """Where the inventory came from."""
     digest: str
     """:func:`patchwarden.store.bulk.inventory_digest` of ``rows``."""
-    rows: Sequence[InventoryRow] | None
+    rows: InventoryColumns | None
     """The distinct packages; None only when ``digest`` is the stored one."""
     stored: tuple[str | None, str | None] | None
     """What :meth:`Store.stored_digests` returned for the asset (None: a new asset)."""
@@ -665,14 +662,14 @@ class Store:
 
     def save_inventory(self, conn: Connection, inventory: Inventory, now: dt.datetime) -> bool:
         """Store an asset and its packages; False when nothing changed since the last scan."""
-        rows = inventory_rows(inventory.packages)
+        rows = InventoryColumns.of(inventory_rows(inventory.packages))
         stored = self.stored_digests(conn, [inventory.asset.id]).get(inventory.asset.id)
         return self.write_inventory(
             conn,
             asset=inventory.asset,
             distro=inventory.distro,
             source=inventory.source,
-            digest=inventory_digest([r[0] for r in rows], inventory.distro),
+            digest=inventory_digest(rows.lines, inventory.distro),
             rows=rows,
             stored=stored,
             ids={},
@@ -693,16 +690,16 @@ class Store:
                 out[row.id] = (row.inventory_digest, row.advisory_digest)
         return out
 
-    def stored_rows(self, conn: Connection, asset_id: str) -> list[InventoryRow]:
+    def stored_rows(self, conn: Connection, asset_id: str) -> InventoryColumns:
         """The stored packages of one asset as :func:`inventory_rows` gives them."""
-        return self.stored_rows_many(conn, [asset_id]).get(asset_id, [])
+        return self.stored_rows_many(conn, [asset_id]).get(asset_id) or InventoryColumns.of([])
 
     def stored_rows_many(
         self,
         conn: Connection,
         asset_ids: Sequence[str],
         lines: dict[int, tuple[str, str | None]] | None = None,
-    ) -> dict[str, list[InventoryRow]]:
+    ) -> dict[str, InventoryColumns]:
         """:meth:`stored_rows` of several assets (those without a stored inventory are left out).
 
         ``lines`` caches package id -> (line, purl) across calls (a scan re-reading many
@@ -733,11 +730,14 @@ class Store:
                 ).where(p.id.in_(chunk))
             ):
                 cache[r.id] = ("\t".join((r[1], r[2], r[3], r[4], r[5])), r.purl)
-        out: dict[str, list[InventoryRow]] = {}
+        out: dict[str, InventoryColumns] = {}
         for asset_id, (ids, locations) in packed.items():
             try:
-                out[asset_id] = sorted(
-                    (cache[i][0], loc, cache[i][1]) for i, loc in zip(ids, locations, strict=True)
+                out[asset_id] = InventoryColumns.of(
+                    sorted(
+                        (cache[i][0], loc, cache[i][1])
+                        for i, loc in zip(ids, locations, strict=True)
+                    )
                 )
             except KeyError as exc:
                 raise StoreError(
@@ -754,7 +754,7 @@ class Store:
         distro: str | None,
         source: str,
         digest: str,
-        rows: Sequence[InventoryRow] | None,
+        rows: InventoryColumns | None,
         stored: tuple[str | None, str | None] | None,
         ids: dict[str, int],
         advisory_digest: str | None,
@@ -798,19 +798,21 @@ class Store:
         todo = [item for item, c in zip(items, changed, strict=True) if c]
         # one C-level look-up pass per inventory; misses (new packages) are few after the
         # first batches of a scan
+        no_rows = InventoryColumns.of([])
         id_lists: list[list[Any]] = [
-            list(map(ids.get, map(_LINE, item.rows or ()))) for item in todo
+            list(map(ids.get, (item.rows or no_rows).lines)) for item in todo
         ]
         missing: dict[str, str | None] = {}
         for item, got in zip(todo, id_lists, strict=True):
             if None in got:
-                for row, pid in zip(item.rows or (), got, strict=True):
+                rows = item.rows or no_rows
+                for line, purl, pid in zip(rows.lines, rows.purls, got, strict=True):
                     if pid is None:
-                        missing[row[0]] = row[2]
+                        missing[line] = purl
         if missing:
             self._add_packages(conn, missing, ids)
             id_lists = [
-                got if None not in got else [ids[row[0]] for row in item.rows or ()]
+                got if None not in got else list(map(ids.__getitem__, (item.rows or no_rows).lines))
                 for item, got in zip(todo, id_lists, strict=True)
             ]
         fresh: list[dict[str, Any]] = []
@@ -869,7 +871,7 @@ class Store:
                     {
                         "asset_id": item.asset.id,
                         "package_ids": pack_ids(got),
-                        "locations": runs(list(map(_LOCATION, item.rows or ()))),
+                        "locations": (item.rows or no_rows).locations,
                     }
                     for item, got in zip(todo, id_lists, strict=True)
                 ],

@@ -1,8 +1,9 @@
 """Bulk helpers for scanning large fleets: packed inventories and fast inserts.
 
-Inventories travel through a scan as :data:`~patchwarden.model.InventoryRow` values (defined
-in :mod:`patchwarden.model`, re-exported here); the store keeps each asset's rows as one
-packed row of package ids (:func:`pack_ids`) plus location runs (:func:`runs`).
+Inventories travel through a scan as :class:`~patchwarden.model.InventoryColumns` (their
+:data:`~patchwarden.model.InventoryRow` values column by column; both defined in
+:mod:`patchwarden.model`, re-exported here); the store keeps each asset's rows as one packed
+row of package ids (:func:`pack_ids`) plus location runs (:func:`runs`).
 """
 
 from __future__ import annotations
@@ -13,16 +14,22 @@ import sys
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from itertools import compress
-from operator import ne
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from patchwarden.model import InventoryRow, inventory_digest, inventory_rows
+from patchwarden.model import (
+    InventoryColumns,
+    InventoryRow,
+    expand_runs,
+    inventory_digest,
+    inventory_rows,
+    runs,
+)
 from patchwarden.store.schema import UtcDateTime
 
 __all__ = [
+    "InventoryColumns",
     "InventoryRow",
     "db_time",
     "expand_runs",
@@ -111,31 +118,6 @@ def unpack_ids(blob: bytes) -> list[int]:
     if sys.byteorder == "big":  # pragma: no cover
         packed.byteswap()
     return packed.tolist()
-
-
-def runs(values: Iterable[str | None]) -> list[list[Any]]:
-    """Run-length form ``[[value, count], ...]`` of a sequence (a host's row locations).
-
-    >>> runs(["/s", "/s", "/s", None, "/b#1"])
-    [['/s', 3], [None, 1], ['/b#1', 1]]
-    >>> expand_runs(runs(["/s", "/s", None]))
-    ['/s', '/s', None]
-    """
-    seq = values if isinstance(values, list) else list(values)
-    if not seq:
-        return []
-    # where a run starts, found by C-level comparisons (a fleet scan encodes 15 M locations)
-    starts = [0, *compress(range(1, len(seq)), map(ne, seq[1:], seq))]
-    ends = [*starts[1:], len(seq)]
-    return [[seq[a], b - a] for a, b in zip(starts, ends, strict=True)]
-
-
-def expand_runs(encoded: Sequence[Sequence[Any]]) -> list[str | None]:
-    """The sequence :func:`runs` encoded."""
-    out: list[str | None] = []
-    for value, count in encoded:
-        out.extend([value] * int(count))
-    return out
 
 
 def update_many(
