@@ -19,6 +19,19 @@ from patchwarden.model import Asset, AssetId, FixState, InstalledPackage, Invent
 from patchwarden.store import FindingDraft, Store
 from patchwarden.store import schema as t
 
+DEMO = Path(__file__).resolve().parents[1] / "src" / "patchwarden" / "demo"
+"""The bundled demo: fleet file, inventories and advisory snapshot (``data/``)."""
+DEMO_FEEDS = (
+    DEMO / "data" / "osv",
+    DEMO / "data" / "debian" / "DSA" / "list",
+    DEMO / "data" / "debian" / "DLA" / "list",
+    DEMO / "data" / "alpine" / "v3.19" / "main.json",
+    DEMO / "data" / "kev" / "known_exploited_vulnerabilities-2026.01.29.json",
+    DEMO / "data" / "epss" / "epss_scores-2026-01-30.csv.gz",
+)
+"""Every feed file of the demo snapshot (a verbatim subset of ``shared/data``), in import
+order."""
+
 
 def write_bom(path: Path, name: str | None, purls: Iterable[str]) -> Path:
     """Write a CycloneDX 1.5 SBOM (subject ``name``, none when None) of the ``purls``."""

@@ -425,6 +425,7 @@ class DaemonConfig:
 
 def step_handlers(store: Store, config: DaemonConfig, log: Log) -> dict[str, Handler]:
     """The real pipeline steps, each idempotent."""
+    from patchwarden.collect import scan_fleet
     from patchwarden.execute.rollout import (
         RolloutOptions,
         RolloutState,
@@ -434,10 +435,8 @@ def step_handlers(store: Store, config: DaemonConfig, log: Log) -> dict[str, Han
     )
     from patchwarden.govern import create_plan, get_plan, latest_plan_id, prioritised
     from patchwarden.intel.sync import Syncer, sources_from
-    from patchwarden.inventory import collect_fleet_asset
     from patchwarden.inventory.fleet import load_fleet
     from patchwarden.policy import Policy, load_policy
-    from patchwarden.service import scan
 
     def policy() -> Policy:
         return load_policy(config.policy) if config.policy else Policy.default()
@@ -456,19 +455,12 @@ def step_handlers(store: Store, config: DaemonConfig, log: Log) -> dict[str, Han
     def rescan(job: Job) -> dict[str, Any]:
         if config.fleet is None:
             return {"skipped": "no fleet file"}
-        fleet = load_fleet(config.fleet)
-        inventories, errors = [], []
-        for fa in fleet.assets:
-            try:
-                inventories.append(collect_fleet_asset(fa))
-            except (PatchwardenError, OSError) as exc:
-                errors.append(f"asset {fa.asset.id!r}: {exc}")
-        report = scan(store, inventories, weights=policy().risk)
+        report = scan_fleet(store, load_fleet(config.fleet), weights=policy().risk)
         return {
             "assets": len(report.assets),
             "new": sum(a.findings.new for a in report.assets),
             "resolved": sum(a.findings.resolved for a in report.assets),
-            "errors": errors + report.errors,
+            "errors": report.errors,
         }
 
     def score(job: Job) -> dict[str, Any]:

@@ -386,6 +386,10 @@ class PreparedInventory:
     """Installed packages before deduplication."""
     unsupported: int
     """Packages of ecosystems without a version ordering."""
+    signature: str | None = None
+    """The signature of the files the rows were collected from
+    (:func:`patchwarden.collect.source_signature`; None: not from plain files). Stored with the
+    asset, so that the next fleet scan can skip reading files with the same signature."""
 
 
 @functools.lru_cache(maxsize=1024)
@@ -528,6 +532,7 @@ def scan(
     batch_size: int = _SCAN_BATCH,
     actor: str | None = None,
     weights: RiskWeights | None = None,
+    total: int | None = None,
 ) -> ScanReport:
     """Match every inventory against the stored advisories and update findings.
 
@@ -542,7 +547,8 @@ def scan(
     The findings are ranked as they are written: each gets its risk score under ``weights``
     (the policy's; None: those of the stored ranking), and the stored ranking is brought up
     to date at the end (:func:`patchwarden.prioritize.rank`), so an incremental scan
-    re-ranks only what changed.
+    re-ranks only what changed. ``total`` (how many inventories will come, when known) sizes
+    the observer's progress.
     """
     obs = observer or NullObserver()
     now = now or _now()
@@ -558,7 +564,7 @@ def scan(
         )
         store.prune_match_cache(conn, state.match_digest)
         prepare_ranking(store, conn, scorer.weights, advisory_digest)
-    obs.stage("scanning")
+    obs.stage("scanning", total)
     batch: list[PreparedInventory] = []
     ids: set[str] = set()
     for inv in inventories:
@@ -632,6 +638,8 @@ def _scan_batch(
                     digest=p.digest,
                     rows=rows_of.get(p.asset.id, p.rows),
                     stored=stored.get(p.asset.id),
+                    signature=p.signature,
+                    unsupported=p.unsupported,
                 )
                 for p in batch
             ],

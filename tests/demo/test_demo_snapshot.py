@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.pw_testkit import DEMO_FEEDS
 from typer.testing import CliRunner
 
 from patchwarden.cli.main import app
@@ -31,14 +32,7 @@ DATA = DEMO / "data"
 SHARED = REPO.parent / "shared" / "data"
 EXPECTED = Path(__file__).resolve().parent / "expected_demo_findings.json"
 
-SNAPSHOT_PATHS = (
-    DATA / "osv",
-    DATA / "debian" / "DSA" / "list",
-    DATA / "debian" / "DLA" / "list",
-    DATA / "alpine" / "v3.19" / "main.json",
-    DATA / "kev" / "known_exploited_vulnerabilities-2026.01.29.json",
-    DATA / "epss" / "epss_scores-2026-01-30.csv.gz",
-)
+SNAPSHOT_PATHS = DEMO_FEEDS
 FLEET_DEBIAN_SOURCES = {
     "adduser",
     "apache2",

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from tests.pw_testkit import DEMO_FEEDS
 
 from patchwarden.errors import StoreError
 from patchwarden.inventory import collect_fleet_asset
@@ -39,14 +40,7 @@ REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "src" / "patchwarden" / "demo"
 DATA = DEMO / "data"
 EXPECTED = REPO / "tests" / "demo" / "expected_demo_findings.json"
-SNAPSHOT = (
-    DATA / "osv",
-    DATA / "debian" / "DSA" / "list",
-    DATA / "debian" / "DLA" / "list",
-    DATA / "alpine" / "v3.19" / "main.json",
-    DATA / "kev" / "known_exploited_vulnerabilities-2026.01.29.json",
-    DATA / "epss" / "epss_scores-2026-01-30.csv.gz",
-)
+SNAPSHOT = DEMO_FEEDS
 T0 = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
 KEYS: tuple[str, ...] = (
     "asset",

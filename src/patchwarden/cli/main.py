@@ -35,6 +35,7 @@ from patchwarden.cli.execute_cmd import execute_app
 from patchwarden.cli.progress import RichObserver
 from patchwarden.cli.report_cmd import report_app
 from patchwarden.cli.vex_cmd import statement_json, vex_app
+from patchwarden.collect import duplicates, scan_fleet
 from patchwarden.errors import (
     FleetFileError,
     IntelError,
@@ -46,7 +47,7 @@ from patchwarden.errors import (
 from patchwarden.govern import in_force_acceptances, prioritised
 from patchwarden.intel import READERS, FeedReader
 from patchwarden.intel.debian_changelog import DebianChangelogReader
-from patchwarden.inventory import collect_fleet_asset, load_sbom, scan_root
+from patchwarden.inventory import load_sbom, scan_root
 from patchwarden.inventory.fleet import load_fleet
 from patchwarden.model import (
     Asset,
@@ -67,7 +68,7 @@ from patchwarden.prioritize import (
     score_findings,
 )
 from patchwarden.risk import Decision
-from patchwarden.service import ImportReport, ScanReport, import_feeds, scan
+from patchwarden.service import ImportReport, ScanReport, import_feeds, prepare_inventory, scan
 from patchwarden.store import FindingFilter, Store, default_url
 from patchwarden.vex.service import suppressions as vex_suppressions
 
@@ -394,12 +395,27 @@ def scan_cmd(
         typer.Option("--name", help="Asset name for --local / --root / --sbom (one source)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=0,
+            help="Processes that read the fleet's inventory files while the scan runs "
+            "(default: one per CPU for fleets of 64 assets or more; 0: none).",
+        ),
+    ] = None,
 ) -> None:
     """Collect inventories and match them against the imported advisories.
 
     Findings are updated, never duplicated: a finding seen again keeps its first_seen, a
     finding no longer seen is marked resolved with the scan time. Identical packages across
     assets are matched once.
+
+    A fleet is read by worker processes and scanned as it arrives. An asset whose inventory
+    files (plain files: dpkg status, SBOM, lockfiles) have the same device, inode, size and
+    times as when its stored inventory was collected is not read again, and an asset whose
+    inventory and the advisories did not change is not matched again: a rescan costs what
+    changed. An asset that cannot be read is reported and the rest is scanned (exit 3).
 
     Examples:
 
@@ -422,12 +438,6 @@ def scan_cmd(
         fleet_doc = load_fleet(fleet) if fleet else None
     except FleetFileError as exc:
         raise _fail(str(exc), Exit.USAGE) from exc
-    if fleet_doc is not None:
-        for fa in fleet_doc.assets:
-            try:
-                inventories.append(collect_fleet_asset(fa))
-            except (InventoryError, OSError) as exc:
-                errors.append(f"asset {fa.asset.id!r}: {exc}")
     sources: list[tuple[str, Path, AssetKind]] = []
     if local:
         sources.append((name or socket.gethostname(), Path("/"), AssetKind.HOST))
@@ -448,8 +458,8 @@ def scan_cmd(
             inventories.append(scan_root(path, Asset(id=AssetId(asset_name), kind=kind)))
         except (InventoryError, OSError) as exc:
             errors.append(f"root {str(path)!r}: {exc}")
-    names = [inv.asset.id for inv in inventories]
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    names = [fa.asset.id for fa in fleet_doc.assets] if fleet_doc is not None else []
+    dupes = duplicates([*names, *(inv.asset.id for inv in inventories)])
     if dupes:
         raise _fail(f"asset names given twice: {', '.join(dupes)} (use --name)", Exit.USAGE)
     with _store() as store, _observer() as obs:
@@ -457,11 +467,25 @@ def scan_cmd(
             obs.note("no advisories imported yet: run `patchwarden feeds import` first")
         # ranked with the policy's weights; without a policy file, those of the stored ranking
         weights = _policy().risk if state.policy_path is not None else None
-        report = scan(store, inventories, observer=obs, weights=weights)
+        if fleet_doc is not None:
+            report = scan_fleet(
+                store,
+                fleet_doc,
+                workers=workers,
+                observer=obs,
+                weights=weights,
+                extra=[prepare_inventory(inv) for inv in inventories],
+            )
+        else:
+            report = scan(store, inventories, observer=obs, weights=weights)
     report.errors.extend(errors)
     _show_scan(report, as_json)
     if report.errors:
         raise typer.Exit(int(Exit.PARTIAL))
+
+
+_SCAN_ROWS = 50
+"""Assets the scan table shows at most (``--json`` lists every one)."""
 
 
 def _show_scan(report: ScanReport, as_json: bool) -> None:
@@ -488,10 +512,16 @@ def _show_scan(report: ScanReport, as_json: bool) -> None:
             }
         )
         return
+    shown = report.assets
+    if len(shown) > _SCAN_ROWS:  # a fleet: the assets with the most open findings
+        shown = sorted(
+            report.assets,
+            key=lambda a: -(a.findings.new + a.findings.still_open + a.findings.reopened),
+        )[:_SCAN_ROWS]
     table = Table(title="scan")
     for col in ("asset", "packages", "new", "open", "reopened", "resolved"):
         table.add_column(col, justify="left" if col == "asset" else "right")
-    for a in report.assets:
+    for a in shown:
         table.add_row(
             escape(a.asset),
             str(a.packages),
@@ -501,6 +531,16 @@ def _show_scan(report: ScanReport, as_json: bool) -> None:
             str(a.findings.resolved),
         )
     out.print(table)
+    if len(shown) < len(report.assets):
+        counts = [a.findings for a in report.assets]
+        out.print(
+            f"{len(report.assets):,} assets ({len(shown)} with the most open findings shown; "
+            "--json lists all): "
+            f"{sum(c.new + c.still_open + c.reopened for c in counts):,} open findings, "
+            f"{sum(c.new for c in counts):,} new, {sum(c.resolved for c in counts):,} resolved; "
+            f"{sum(1 for a in report.assets if not a.matched):,} unchanged assets not matched "
+            "again"
+        )
     out.print(
         f"{report.distinct_keys} distinct packages matched once each against "
         f"{report.advisories_considered} relevant advisories"

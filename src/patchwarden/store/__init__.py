@@ -145,6 +145,27 @@ class InventoryWrite:
     """The distinct packages; None only when ``digest`` is the stored one."""
     stored: tuple[str | None, str | None] | None
     """What :meth:`Store.stored_digests` returned for the asset (None: a new asset)."""
+    signature: str | None = None
+    """The signature of the files the inventory was collected from (None: unknown)."""
+    unsupported: int | None = None
+    """How many of its packages have no version ordering (None: not counted)."""
+
+
+class Collected(NamedTuple):
+    """What the store remembers of an asset's latest collection (:meth:`Store.collected`)."""
+
+    signature: str
+    """The signature of the files the inventory was collected from."""
+    digest: str
+    """The inventory's digest."""
+    packages: int
+    """Its distinct packages."""
+    unsupported: int
+    """Of them, those without a version ordering."""
+    distro: str | None
+    """The distro it was collected with."""
+    source: str
+    """The sources it was collected from, as the scan named them."""
 
 
 class RiskOf(Protocol):
@@ -690,6 +711,39 @@ class Store:
                 out[row.id] = (row.inventory_digest, row.advisory_digest)
         return out
 
+    def collected(self, conn: Connection | None = None) -> dict[str, Collected]:
+        """What the store remembers of each asset's latest collection from plain files (assets
+        without a source signature are left out): a fleet scan skips reading files whose
+        signature is the same (see :mod:`patchwarden.collect`)."""
+        if conn is None:
+            with self.engine.connect() as own:
+                return self.collected(own)
+        a = t.assets.c
+        query = sa.select(
+            a.id,
+            a.source_signature,
+            a.inventory_digest,
+            a.package_count,
+            a.unsupported_count,
+            a.distro,
+            a.inventory_source,
+        ).where(
+            a.source_signature.is_not(None),
+            a.inventory_digest.is_not(None),
+            a.unsupported_count.is_not(None),
+        )
+        return {
+            r[0]: Collected(
+                signature=r[1],
+                digest=r[2],
+                packages=r[3],
+                unsupported=r[4],
+                distro=r[5],
+                source=r[6],
+            )
+            for r in conn.execute(query)
+        }
+
     def stored_rows(self, conn: Connection, asset_id: str) -> InventoryColumns:
         """The stored packages of one asset as :func:`inventory_rows` gives them."""
         return self.stored_rows_many(conn, [asset_id]).get(asset_id) or InventoryColumns.of([])
@@ -835,6 +889,8 @@ class Store:
                 "inventory_digest": item.digest,
                 "last_scanned": now,
                 "advisory_digest": advisory_digest,
+                "source_signature": item.signature,
+                "unsupported_count": item.unsupported,
             }
             if item.stored is None:
                 fresh.append({"id": asset.id, "package_count": len(item.rows or ()), **values})

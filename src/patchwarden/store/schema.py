@@ -182,7 +182,14 @@ assets = Table(
     Column("advisory_digest", String(64)),
     Column("package_count", Integer, nullable=False, default=0),
     Column("last_scanned", UtcDateTime()),
+    Column("source_signature", String(64)),
+    Column("unsupported_count", Integer),
 )
+"""An asset, its context and its latest inventory's digest. ``source_signature`` is the
+signature of the files a fleet scan collected that inventory from (see
+:func:`patchwarden.collect.source_signature`; NULL when it was not collected from plain files
+or not by a fleet scan) and ``unsupported_count`` how many of its packages had no version
+ordering: a fleet scan that finds the same signature reuses the stored inventory unread."""
 
 packages = Table(
     "packages",

@@ -1,0 +1,274 @@
+"""Collect a fleet's inventories in worker processes and stream them into a scan.
+
+A fleet file of 10,000 hosts names 4.4 GB of dpkg status files; reading them costs more CPU
+than storing and matching what they hold. :func:`scan_fleet` (what ``patchwarden scan
+--fleet`` and the daemon run) therefore:
+
+* reads each asset's sources through the collectors' row path
+  (:func:`~patchwarden.inventory.collect_fleet_rows`: no
+  :class:`~patchwarden.model.InstalledPackage` per package), in worker processes when the fleet
+  is large (:func:`collect_fleet`), while the scanning process stores and matches the assets
+  already read. Results come back in fleet-file order, and at most a window of assets is
+  read ahead of the scan, so memory stays flat however large the fleet;
+* skips reading an asset whose files did not change since its stored inventory was
+  collected: every source that is a plain file is signed by device, inode, size,
+  modification and change time (:func:`source_signature`, as ``make`` and ``git`` decide
+  what changed; dpkg and apk replace their database by renaming a new file over it), together
+  with the fleet entry's sources and the collectors' code. A matching signature sends the
+  stored digest instead of the rows, and the scan treats the asset as unchanged. Roots,
+  folders and image archives are always read;
+* keeps going when one asset cannot be read: its failure (:class:`CollectFailure`) is
+  reported in :attr:`ScanReport.errors <patchwarden.service.ScanReport.errors>` and the
+  others are scanned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import multiprocessing
+import os
+import stat
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from multiprocessing.pool import AsyncResult
+from pathlib import Path
+
+from patchwarden.errors import PatchwardenError
+from patchwarden.inventory import collect_fleet_rows
+from patchwarden.inventory.fleet import SOURCE_FIELDS, Fleet, FleetAsset, InventorySources
+from patchwarden.model import AssetId, source_digest
+from patchwarden.risk import RiskWeights
+from patchwarden.service import Observer, PreparedInventory, ScanReport, prepare_rows, scan
+from patchwarden.store import Collected, Store
+from patchwarden.store.bulk import gc_paused
+
+__all__ = [
+    "CollectFailure",
+    "collect_fleet",
+    "default_workers",
+    "prepare_fleet_asset",
+    "scan_fleet",
+    "source_signature",
+]
+
+PARALLEL_FROM = 64
+"""Fleets with fewer assets are read in the scanning process (starting workers costs more)."""
+_CHUNK = 16
+"""Assets per task sent to a worker."""
+_AHEAD = 4
+"""Tasks in flight per worker: how far reading may run ahead of the scan."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CollectFailure:
+    """An asset whose inventory could not be read; the rest of the fleet is scanned."""
+
+    asset: AssetId
+    """The asset."""
+    message: str
+    """Why (the collector's error, which names the file and record)."""
+
+    def __str__(self) -> str:
+        return f"asset {self.asset!r}: {self.message}"
+
+
+def _code_files() -> tuple[Path, ...]:
+    import patchwarden.inventory
+    import patchwarden.model
+    import patchwarden.service
+
+    folder = Path(patchwarden.inventory.__file__ or "").parent
+    return (
+        *sorted(folder.glob("*.py")),
+        Path(patchwarden.model.__file__ or ""),
+        Path(patchwarden.service.__file__ or ""),
+        Path(__file__),
+    )
+
+
+def source_signature(sources: InventorySources) -> str | None:
+    """The signature of an asset's inventory sources when each is a plain file, else None.
+
+    It covers every source field (paths and distro), each file's device, inode, size,
+    modification and change time in nanoseconds, and the source of the code that turns files
+    into rows (a fixed parser must read unchanged files again). Roots, folders (a
+    site-packages folder, an rpm database) and images are not signed: they are always read.
+
+    >>> import tempfile, pathlib
+    >>> status = pathlib.Path(tempfile.mkdtemp()) / "status"
+    >>> _ = status.write_text("Package: a\\n")
+    >>> first = source_signature(InventorySources(dpkg_status=status, distro="Debian:12"))
+    >>> first == source_signature(InventorySources(dpkg_status=status, distro="Debian:12"))
+    True
+    >>> _ = status.write_text("Package: b\\n")
+    >>> first == source_signature(InventorySources(dpkg_status=status, distro="Debian:12"))
+    False
+    >>> source_signature(InventorySources(root=status.parent)) is None
+    True
+    """
+    if sources.root is not None or sources.image is not None:
+        return None
+    h = hashlib.sha256(source_digest(_code_files()).encode())
+    h.update(f"\n{sources.distro}".encode())
+    for name in SOURCE_FIELDS:
+        path: Path | None = getattr(sources, name)
+        if path is None:
+            continue
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None  # reading it will report why
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        h.update(
+            f"\n{name}\t{path}\t{st.st_dev}\t{st.st_ino}\t{st.st_size}\t"
+            f"{st.st_mtime_ns}\t{st.st_ctime_ns}".encode()
+        )
+    return h.hexdigest()
+
+
+def prepare_fleet_asset(fa: FleetAsset, known: Collected | None = None) -> PreparedInventory:
+    """One fleet-file asset, read and reduced to what a scan stores and matches.
+
+    ``known`` is what the store remembers of the asset's latest collection
+    (:meth:`~patchwarden.store.Store.collected`): when the sources' signature is the same, the
+    files are not read and the stored inventory's digest is sent instead of rows.
+    """
+    signature = source_signature(fa.sources)
+    if known is not None and signature is not None and known.signature == signature:
+        return PreparedInventory(
+            asset=fa.asset,
+            distro=known.distro,
+            source=known.source,
+            digest=known.digest,
+            rows=None,
+            packages=known.packages,
+            unsupported=known.unsupported,
+            signature=signature,
+        )
+    found = collect_fleet_rows(fa)
+    prepared = prepare_rows(fa.asset, found.rows, distro=found.distro, source=found.source)
+    if signature is None:
+        return prepared
+    return PreparedInventory(
+        asset=prepared.asset,
+        distro=prepared.distro,
+        source=prepared.source,
+        digest=prepared.digest,
+        rows=prepared.rows,
+        packages=prepared.packages,
+        unsupported=prepared.unsupported,
+        signature=signature,
+    )
+
+
+_Job = tuple[FleetAsset, Collected | None]
+_Result = PreparedInventory | CollectFailure
+
+
+def _prepare(job: _Job) -> _Result:
+    fa, known = job
+    try:
+        # rows hold no reference cycles; the cyclic collector costs 20-30% of reading a
+        # status file in a long-running worker (it walks every remembered stanza)
+        with gc_paused():
+            return prepare_fleet_asset(fa, known)
+    except (PatchwardenError, OSError) as exc:
+        return CollectFailure(asset=fa.asset.id, message=str(exc))
+
+
+def _prepare_many(jobs: list[_Job]) -> list[_Result]:
+    return [_prepare(job) for job in jobs]
+
+
+def default_workers(assets: int) -> int:
+    """Worker processes for a fleet of ``assets``: one per CPU from :data:`PARALLEL_FROM`
+    assets on, else none (read in the scanning process)."""
+    return (os.cpu_count() or 1) if assets >= PARALLEL_FROM else 0
+
+
+def collect_fleet(
+    assets: Sequence[FleetAsset],
+    *,
+    known: Mapping[str, Collected] | None = None,
+    workers: int | None = None,
+) -> Iterator[_Result]:
+    """Each asset's :class:`~patchwarden.service.PreparedInventory` (or why it could not be
+    read), in the order given, read by ``workers`` processes (None:
+    :func:`default_workers`; 0: in this process) at most a few tasks ahead of the consumer."""
+    remembered = known or {}
+    jobs = [(fa, remembered.get(fa.asset.id)) for fa in assets]
+    count = default_workers(len(jobs)) if workers is None else workers
+    if count <= 0:
+        yield from map(_prepare, jobs)
+        return
+    yield from _in_workers(jobs, count)
+
+
+def _in_workers(jobs: list[_Job], count: int) -> Iterator[_Result]:
+    # forkserver: workers are forked from a clean server process, not from this one (which
+    # may hold database connections and a progress bar's thread)
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    chunks = iter([jobs[i : i + _CHUNK] for i in range(0, len(jobs), _CHUNK)])
+    with context.Pool(count) as pool:
+        pending: deque[AsyncResult[list[_Result]]] = deque(
+            pool.apply_async(_prepare_many, (chunk,)) for chunk in islice(chunks, count * _AHEAD)
+        )
+        while pending:
+            done = pending.popleft().get()
+            following = next(chunks, None)
+            if following is not None:
+                pending.append(pool.apply_async(_prepare_many, (following,)))
+            yield from done
+
+
+def scan_fleet(
+    store: Store,
+    fleet: Fleet,
+    *,
+    workers: int | None = None,
+    observer: Observer | None = None,
+    weights: RiskWeights | None = None,
+    actor: str | None = None,
+    extra: Iterable[PreparedInventory] = (),
+    now: dt.datetime | None = None,
+) -> ScanReport:
+    """Collect every asset of ``fleet`` (:func:`collect_fleet`, unchanged files unread) and
+    scan it as it arrives (:func:`~patchwarden.service.scan`); assets that could not be read
+    are listed in the report's ``errors``. ``extra`` inventories (an SBOM, a root given
+    beside the fleet) are scanned after the fleet's; ``now`` is the scan time (default: the
+    clock)."""
+    failures: list[CollectFailure] = []
+
+    def stream() -> Iterator[PreparedInventory]:
+        for item in collect_fleet(fleet.assets, known=store.collected(), workers=workers):
+            if isinstance(item, CollectFailure):
+                failures.append(item)
+                continue
+            yield item
+        yield from extra
+
+    report = scan(
+        store,
+        stream(),
+        observer=observer,
+        weights=weights,
+        actor=actor,
+        total=len(fleet.assets),
+        now=now,
+    )
+    report.errors.extend(str(f) for f in failures)
+    return report
+
+
+def duplicates(names: Iterable[str]) -> list[str]:
+    """The names given more than once, sorted.
+
+    >>> duplicates(["a", "b", "a"])
+    ['a']
+    """
+    return sorted(name for name, n in Counter(names).items() if n > 1)
