@@ -25,6 +25,7 @@ than storing and matching what they hold. :func:`scan_fleet` (what ``patchwarden
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import multiprocessing
 import os
@@ -58,8 +59,10 @@ PARALLEL_FROM = 64
 """Fleets with fewer assets are read in the scanning process (starting workers costs more)."""
 _CHUNK = 16
 """Assets per task sent to a worker."""
-_AHEAD = 4
-"""Tasks in flight per worker: how far reading may run ahead of the scan."""
+READ_AHEAD = 1_024
+"""Assets the workers may read ahead of the scan: a little more than the scan's batch (500
+assets are stored and matched together), so that the workers keep reading while the scan
+writes a batch (each read-ahead asset holds ~0.3 MB: ~300 MB at most)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,17 +78,21 @@ class CollectFailure:
         return f"asset {self.asset!r}: {self.message}"
 
 
-def _code_files() -> tuple[Path, ...]:
+@functools.cache
+def _code_digest() -> str:
+    """A digest of the code that turns inventory files into rows (once per process)."""
     import patchwarden.inventory
     import patchwarden.model
     import patchwarden.service
 
     folder = Path(patchwarden.inventory.__file__ or "").parent
-    return (
-        *sorted(folder.glob("*.py")),
-        Path(patchwarden.model.__file__ or ""),
-        Path(patchwarden.service.__file__ or ""),
-        Path(__file__),
+    return source_digest(
+        (
+            *sorted(folder.glob("*.py")),
+            Path(patchwarden.model.__file__ or ""),
+            Path(patchwarden.service.__file__ or ""),
+            Path(__file__),
+        )
     )
 
 
@@ -111,7 +118,7 @@ def source_signature(sources: InventorySources) -> str | None:
     """
     if sources.root is not None or sources.image is not None:
         return None
-    h = hashlib.sha256(source_digest(_code_files()).encode())
+    h = hashlib.sha256(_code_digest().encode())
     h.update(f"\n{sources.distro}".encode())
     for name in SOURCE_FIELDS:
         path: Path | None = getattr(sources, name)
@@ -216,7 +223,8 @@ def _in_workers(jobs: list[_Job], count: int) -> Iterator[_Result]:
     chunks = iter([jobs[i : i + _CHUNK] for i in range(0, len(jobs), _CHUNK)])
     with context.Pool(count) as pool:
         pending: deque[AsyncResult[list[_Result]]] = deque(
-            pool.apply_async(_prepare_many, (chunk,)) for chunk in islice(chunks, count * _AHEAD)
+            pool.apply_async(_prepare_many, (chunk,))
+            for chunk in islice(chunks, max(count, READ_AHEAD // _CHUNK))
         )
         while pending:
             done = pending.popleft().get()

@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import functools
 import hashlib
+import operator
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -62,6 +63,7 @@ from patchwarden.store.bulk import (
 from patchwarden.versions import scheme_for
 
 _BATCH = 2_000
+_LINE = operator.itemgetter(0)
 _SCAN_BATCH = 500
 _ANALYZE_AFTER = 50_000
 """Findings written by one scan after which the planner statistics are refreshed: a first
@@ -443,11 +445,12 @@ def prepare_rows(
     (2, 1, 'PyPI\\tjinja2\\t2.10\\t\\t')
     """
     given = list(rows)
-    lines = [row[0] for row in given]
-    if len(set(lines)) == len(lines):  # the usual case: sorting on the unique lines suffices
-        merged = sorted(given)
+    # of rows with the same line, the last one wins
+    by_line = dict(zip(map(_LINE, given), given, strict=True))
+    if len(by_line) == len(given):  # the usual case: sorting on the unique lines suffices
+        given.sort(key=_LINE)
+        merged = given
     else:
-        by_line = {row[0]: row for row in given}
         merged = [by_line[line] for line in sorted(by_line)]
     columns = InventoryColumns.of(merged)
     return PreparedInventory(

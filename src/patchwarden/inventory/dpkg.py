@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import re
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -166,8 +167,8 @@ class DpkgCollector(Collector):
         # () (blank, or not installed) drops out; of duplicate lines the last one wins, as in
         # inventory_rows
         purls: dict[str, str] = dict(filter(None, found))
-        location = str(path)
-        return [(line, location, purl) for line, purl in sorted(purls.items())]
+        lines = sorted(purls)  # distinct lines: sorting them sorts the rows
+        return list(zip(lines, repeat(str(path)), map(purls.__getitem__, lines), strict=False))
 
     def locate(self, root: Path) -> list[Path]:
         """``<root>/var/lib/dpkg/status`` when it exists."""
