@@ -214,7 +214,7 @@ class InventoryColumns(Sequence[InventoryRow]):
     """Each row's line (``ecosystem\tname\tversion\tsource_name\tsource_version``)."""
     locations: Runs
     """Each row's location, as runs."""
-    _purls: tuple[str | None, ...] | str
+    _purls: tuple[str | None, ...] | str | Mapping[str, str | None]
 
     def __init__(
         self, lines: Sequence[str], locations: Runs, purls: Sequence[str | None] | str
@@ -245,7 +245,16 @@ class InventoryColumns(Sequence[InventoryRow]):
         if isinstance(self._purls, str):
             split = self._purls.split("\n") if self.lines else []
             self._purls = tuple(p or None for p in split)
+        elif not isinstance(self._purls, tuple):
+            self._purls = tuple(map(self._purls.get, self.lines))
         return self._purls
+
+    def with_purls(self, purls: Mapping[str, str | None]) -> InventoryColumns:
+        """The same rows with each purl looked up by line in ``purls`` on first use (a fleet
+        collection sends each line's purl once; see :mod:`patchwarden.collect`)."""
+        out = InventoryColumns.__new__(InventoryColumns)
+        out.lines, out.locations, out._purls = self.lines, self.locations, purls
+        return out
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -281,12 +290,17 @@ class InventoryColumns(Sequence[InventoryRow]):
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         lines: tuple[str, ...] | str = self.lines
-        purls: tuple[str | None, ...] | str = self._purls
+        purls: tuple[str | None, ...] | str | dict[str, str | None]
+        if isinstance(self._purls, Mapping):  # the look-up's entries for these lines
+            table = self._purls
+            purls = {line: table[line] for line in self.lines if line in table} if table else {}
+        else:
+            purls = self._purls
         if self.lines:
             joined = "\n".join(self.lines)
             if joined.count("\n") == len(self.lines) - 1:
                 lines = joined
-            if not isinstance(purls, str) and "" not in purls:
+            if isinstance(purls, tuple) and "" not in purls:
                 given = cast(tuple[str, ...], purls) if None not in purls else None
                 text = "\n".join(given if given is not None else [p or "" for p in purls])
                 if text.count("\n") == len(purls) - 1:
@@ -295,12 +309,17 @@ class InventoryColumns(Sequence[InventoryRow]):
 
 
 def _columns(
-    lines: tuple[str, ...] | str, locations: Runs, purls: tuple[str | None, ...] | str
+    lines: tuple[str, ...] | str,
+    locations: Runs,
+    purls: tuple[str | None, ...] | str | dict[str, str | None],
 ) -> InventoryColumns:
     """Unpickle :class:`InventoryColumns` (see its ``__reduce__``)."""
-    return InventoryColumns(
-        lines.split("\n") if isinstance(lines, str) else lines, locations, purls
+    cols = InventoryColumns(
+        lines.split("\n") if isinstance(lines, str) else lines,
+        locations,
+        () if isinstance(purls, dict) else purls,
     )
+    return cols.with_purls(purls) if isinstance(purls, dict) else cols
 
 
 @functools.cache

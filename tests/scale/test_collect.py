@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from tests.pw_testkit import DEMO, DEMO_FEEDS
 from typer.testing import CliRunner
 
@@ -30,6 +31,7 @@ from patchwarden.inventory import collect_fleet_asset
 from patchwarden.inventory.fleet import InventorySources, load_fleet
 from patchwarden.service import import_feeds, prepare_inventory
 from patchwarden.store import Store
+from patchwarden.store import schema as t
 
 T0 = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
 INVENTORIES = DEMO / "inventories"
@@ -113,11 +115,13 @@ def test_workers_scan_what_one_process_scans(template: Path, tmp_path: Path) -> 
     """A fleet read by two worker processes is scanned exactly as one read in-process: same
     assets in fleet-file order, same findings, same audit trail subjects."""
     fleet = load_fleet(write_fleet(tmp_path / "fleet", PARALLEL_FROM + 6))
-    reports, findings = [], []
+    reports, findings, packages = [], [], []
     for workers in (2, 0):
         store = _store(template, tmp_path / f"w{workers}.db")
         reports.append(scan_fleet(store, fleet, workers=workers))
         findings.append(_findings(store))
+        with store.transaction() as conn:  # each package with the purl of its first host
+            packages.append(sorted(conn.execute(sa.select(*t.packages.c)).all()))
         store.close()
     parallel, serial = reports
     assert [a.asset for a in parallel.assets] == [fa.asset.id for fa in fleet.assets]
@@ -126,6 +130,8 @@ def test_workers_scan_what_one_process_scans(template: Path, tmp_path: Path) -> 
     ]
     assert findings[0] == findings[1]
     assert len(findings[0]) > 500
+    assert packages[0] == packages[1]
+    assert all(p.purl for p in packages[0])
     assert not parallel.errors
 
 

@@ -66,3 +66,16 @@ def test_runs_of_one_location_and_of_several() -> None:
 def test_columns_reject_locations_that_do_not_cover_the_lines() -> None:
     with pytest.raises(ValueError, match="2 lines but 1 locations"):
         InventoryColumns(("a", "b"), (("/s", 1),), (None, None))
+
+
+def test_purls_looked_up_by_line_travel_with_their_rows() -> None:
+    rows = [("PyPI\ta\t1\t\t", "/s", "pkg:pypi/a@1"), ("PyPI\tb\t1\t\t", "/s", "pkg:pypi/b@1")]
+    table = {"PyPI\ta\t1\t\t": "pkg:pypi/a@1?x=1", "PyPI\tz\t9\t\t": "pkg:pypi/z@9"}
+    cols = InventoryColumns.of(rows).with_purls(table)
+    _, (_, _, purls) = cols.__reduce__()
+    assert purls == {"PyPI\ta\t1\t\t": "pkg:pypi/a@1?x=1"}  # only its own lines' entries
+    assert cols.purls == ("pkg:pypi/a@1?x=1", None)
+    assert list(pickle.loads(pickle.dumps(cols))) == [
+        ("PyPI\ta\t1\t\t", "/s", "pkg:pypi/a@1?x=1"),
+        ("PyPI\tb\t1\t\t", "/s", None),
+    ]

@@ -861,7 +861,7 @@ class Store:
             if None in got:
                 rows = item.rows or no_rows
                 for line, purl, pid in zip(rows.lines, rows.purls, got, strict=True):
-                    if pid is None:
+                    if pid is None and line not in missing:  # a package's first purl is kept
                         missing[line] = purl
         if missing:
             self._add_packages(conn, missing, ids)
