@@ -154,3 +154,19 @@ def add_pending_restart(
             )
         )
     return finding_id
+
+
+def migrate_to(url: str, revision: str, *, down: bool = False) -> None:
+    """Upgrade (or downgrade) the database at ``url`` to the Alembic ``revision``."""
+    from alembic import command
+    from alembic.config import Config
+
+    from patchwarden.store import MIGRATIONS, normalize_url
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    engine = sa.create_engine(normalize_url(url))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(config, revision)
+    engine.dispose()

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
+from tests.pw_testkit import migrate_to
 
-from patchwarden.store import MIGRATIONS, Store, normalize_url
+from patchwarden.store import Store, normalize_url
 
 ASSETS = ("db-01", "empty-01", "web-01")
 PACKAGES = (  # id, ecosystem, name, version, source name, source version
@@ -22,18 +21,8 @@ LINKS = (  # asset, package id, location
 )
 
 
-def _migrate(url: str, revision: str, *, down: bool = False) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    engine = sa.create_engine(normalize_url(url))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        (command.downgrade if down else command.upgrade)(config, revision)
-    engine.dispose()
-
-
 def test_0011_moves_links_into_packed_rows_and_back(db_url: str) -> None:
-    _migrate(db_url, "0010")
+    migrate_to(db_url, "0010")
     engine = sa.create_engine(normalize_url(db_url))
     with engine.begin() as conn:
         for asset in ASSETS:
@@ -79,7 +68,7 @@ def test_0011_moves_links_into_packed_rows_and_back(db_url: str) -> None:
     assert store.counts()["installed"] == len(LINKS)
     store.close()
 
-    _migrate(db_url, "0010", down=True)
+    migrate_to(db_url, "0010", down=True)
     engine = sa.create_engine(normalize_url(db_url))
     with engine.connect() as conn:
         links = conn.execute(sa.text("SELECT asset_id, package_id, location FROM asset_packages"))

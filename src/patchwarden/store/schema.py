@@ -249,7 +249,6 @@ findings = Table(
     Column("ssvc", SmallInteger),
     UniqueConstraint("asset_id", "ecosystem", "package", "vulnerability"),
     Index("ix_findings_open", "resolved_at", "asset_id"),
-    Index("ix_findings_vulnerability", "vulnerability"),
 )
 """One vulnerability on one asset's package, kept across scans. ``last_seen`` is written when
 a scan matched the asset and saw the finding; for an OPEN finding, later scans that skipped
