@@ -66,7 +66,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from patchwarden.collect import scan_fleet
+from patchwarden.collect import scan_fleet, start_workers
 from patchwarden.inventory.fleet import load_fleet
 from patchwarden.match import AdvisoryIndex, match
 from patchwarden.model import PackageKey
@@ -421,7 +421,8 @@ def _run_scan(store: Store, fleet_path: Path, workers: int, now: dt.datetime) ->
     cpu0 = time.process_time()
     t0 = time.perf_counter()
     with TreeMonitor() as monitor:
-        fleet = load_fleet(fleet_path)
+        start_workers()  # as the CLI does: its start-up overlaps loading the fleet file
+        fleet = load_fleet(fleet_path, cache=store)
         t1 = time.perf_counter()
         report = scan_fleet(store, fleet, workers=workers, now=now)
     total = time.perf_counter() - t0

@@ -425,7 +425,7 @@ class DaemonConfig:
 
 def step_handlers(store: Store, config: DaemonConfig, log: Log) -> dict[str, Handler]:
     """The real pipeline steps, each idempotent."""
-    from patchwarden.collect import scan_fleet
+    from patchwarden.collect import scan_fleet, start_workers
     from patchwarden.execute.rollout import (
         RolloutOptions,
         RolloutState,
@@ -455,7 +455,9 @@ def step_handlers(store: Store, config: DaemonConfig, log: Log) -> dict[str, Han
     def rescan(job: Job) -> dict[str, Any]:
         if config.fleet is None:
             return {"skipped": "no fleet file"}
-        report = scan_fleet(store, load_fleet(config.fleet), weights=policy().risk)
+        start_workers()  # its start-up overlaps loading the fleet file
+        fleet = load_fleet(config.fleet, cache=store)
+        report = scan_fleet(store, fleet, weights=policy().risk)
         return {
             "assets": len(report.assets),
             "new": sum(a.findings.new for a in report.assets),
@@ -516,7 +518,7 @@ def step_handlers(store: Store, config: DaemonConfig, log: Log) -> dict[str, Han
         if not due:
             return {"plan": pid, "due": 0}
         if config.fleet is not None:
-            save_hosts(store, load_fleet(config.fleet))
+            save_hosts(store, load_fleet(config.fleet, cache=store))
         pol = policy()
         rid = create_rollout(
             store,

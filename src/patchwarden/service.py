@@ -603,7 +603,8 @@ def _scan_batch(
     now: dt.datetime,
 ) -> None:
     with store.transaction() as conn:
-        stored = store.stored_digests(conn, [p.asset.id for p in batch])
+        stored_assets = store.stored_assets(conn, [p.asset.id for p in batch])
+        stored = {asset_id: s.digests for asset_id, s in stored_assets.items()}
         rows_of: dict[str, InventoryColumns] = {}
         from_store: list[str] = []
         for p in batch:
@@ -623,11 +624,11 @@ def _scan_batch(
             rows_of.update(store.stored_rows_many(conn, from_store, state.lines_by_id))
         _match_new_keys(store, conn, rows_of.values(), state)
         # the findings of an asset whose context changed are scored again
-        before = store.assets_by_id([p.asset.id for p in batch], conn=conn)
         moved = [
             p.asset.id
             for p in batch
-            if p.asset.id in before and profile(before[p.asset.id]) != profile(p.asset)
+            if p.asset.id in stored_assets
+            and profile(stored_assets[p.asset.id].asset) != profile(p.asset)
         ]
         store.clear_risk(conn, moved)
         state.scorer.add_assets(p.asset for p in batch)

@@ -35,7 +35,7 @@ from patchwarden.cli.execute_cmd import execute_app
 from patchwarden.cli.progress import RichObserver
 from patchwarden.cli.report_cmd import report_app
 from patchwarden.cli.vex_cmd import statement_json, vex_app
-from patchwarden.collect import duplicates, scan_fleet
+from patchwarden.collect import duplicates, scan_fleet, start_workers
 from patchwarden.errors import (
     FleetFileError,
     IntelError,
@@ -434,50 +434,55 @@ def scan_cmd(
         raise _fail("--name applies to a single --local, --root or --sbom source", Exit.USAGE)
     inventories: list[Inventory] = []
     errors: list[str] = []
-    try:
-        fleet_doc = load_fleet(fleet) if fleet else None
-    except FleetFileError as exc:
-        raise _fail(str(exc), Exit.USAGE) from exc
-    sources: list[tuple[str, Path, AssetKind]] = []
-    if local:
-        sources.append((name or socket.gethostname(), Path("/"), AssetKind.HOST))
-    sources += [(name or (p.resolve().name or str(p)), p, AssetKind.IMAGE) for p in roots]
-    for path, kind in [(p, AssetKind.SBOM) for p in sboms]:
-        try:
-            subject, packages = load_sbom(path)
-        except (InventoryError, OSError) as exc:
-            errors.append(f"sbom {str(path)!r}: {exc}")
-            continue
-        asset = Asset(id=AssetId(name or subject or path.stem), kind=kind)
-        inventories.append(Inventory(asset=asset, packages=tuple(packages), source=f"sbom:{path}"))
-    for asset_name, path, kind in sources:
-        if not path.is_dir():
-            errors.append(f"root {str(path)!r}: not a directory")
-            continue
-        try:
-            inventories.append(scan_root(path, Asset(id=AssetId(asset_name), kind=kind)))
-        except (InventoryError, OSError) as exc:
-            errors.append(f"root {str(path)!r}: {exc}")
-    names = [fa.asset.id for fa in fleet_doc.assets] if fleet_doc is not None else []
-    dupes = duplicates([*names, *(inv.asset.id for inv in inventories)])
-    if dupes:
-        raise _fail(f"asset names given twice: {', '.join(dupes)} (use --name)", Exit.USAGE)
-    with _store() as store, _observer() as obs:
-        if store.counts()["advisories"] == 0:
-            obs.note("no advisories imported yet: run `patchwarden feeds import` first")
-        # ranked with the policy's weights; without a policy file, those of the stored ranking
-        weights = _policy().risk if state.policy_path is not None else None
-        if fleet_doc is not None:
-            report = scan_fleet(
-                store,
-                fleet_doc,
-                workers=workers,
-                observer=obs,
-                weights=weights,
-                extra=[prepare_inventory(inv) for inv in inventories],
+    if fleet and workers != 0:
+        start_workers()  # its start-up overlaps loading the fleet file
+    with _store() as store:
+        try:  # a fleet file loaded before is not parsed again (the store keeps it)
+            fleet_doc = load_fleet(fleet, cache=store) if fleet else None
+        except FleetFileError as exc:
+            raise _fail(str(exc), Exit.USAGE) from exc
+        sources: list[tuple[str, Path, AssetKind]] = []
+        if local:
+            sources.append((name or socket.gethostname(), Path("/"), AssetKind.HOST))
+        sources += [(name or (p.resolve().name or str(p)), p, AssetKind.IMAGE) for p in roots]
+        for path, kind in [(p, AssetKind.SBOM) for p in sboms]:
+            try:
+                subject, packages = load_sbom(path)
+            except (InventoryError, OSError) as exc:
+                errors.append(f"sbom {str(path)!r}: {exc}")
+                continue
+            asset = Asset(id=AssetId(name or subject or path.stem), kind=kind)
+            inventories.append(
+                Inventory(asset=asset, packages=tuple(packages), source=f"sbom:{path}")
             )
-        else:
-            report = scan(store, inventories, observer=obs, weights=weights)
+        for asset_name, path, kind in sources:
+            if not path.is_dir():
+                errors.append(f"root {str(path)!r}: not a directory")
+                continue
+            try:
+                inventories.append(scan_root(path, Asset(id=AssetId(asset_name), kind=kind)))
+            except (InventoryError, OSError) as exc:
+                errors.append(f"root {str(path)!r}: {exc}")
+        names = [fa.asset.id for fa in fleet_doc.assets] if fleet_doc is not None else []
+        dupes = duplicates([*names, *(inv.asset.id for inv in inventories)])
+        if dupes:
+            raise _fail(f"asset names given twice: {', '.join(dupes)} (use --name)", Exit.USAGE)
+        with _observer() as obs:
+            if store.counts()["advisories"] == 0:
+                obs.note("no advisories imported yet: run `patchwarden feeds import` first")
+            # ranked with the policy's weights; without a policy file, those of the stored ranking
+            weights = _policy().risk if state.policy_path is not None else None
+            if fleet_doc is not None:
+                report = scan_fleet(
+                    store,
+                    fleet_doc,
+                    workers=workers,
+                    observer=obs,
+                    weights=weights,
+                    extra=[prepare_inventory(inv) for inv in inventories],
+                )
+            else:
+                report = scan(store, inventories, observer=obs, weights=weights)
     report.errors.extend(errors)
     _show_scan(report, as_json)
     if report.errors:

@@ -151,6 +151,19 @@ class InventoryWrite:
     """How many of its packages have no version ordering (None: not counted)."""
 
 
+_FLEET_FILES_KEPT = 4
+"""Fleet files kept in ``fleet_cache`` (a few fleets, or one fleet file as it changes)."""
+
+
+class StoredAsset(NamedTuple):
+    """A stored asset as a scan compares it (:meth:`Store.stored_assets`)."""
+
+    asset: Asset
+    """Its context."""
+    digests: tuple[str | None, str | None]
+    """(inventory digest, advisory digest) of its latest scan."""
+
+
 class Collected(NamedTuple):
     """What the store remembers of an asset's latest collection (:meth:`Store.collected`)."""
 
@@ -702,14 +715,43 @@ class Store:
         self, conn: Connection, asset_ids: Sequence[str]
     ) -> dict[str, tuple[str | None, str | None]]:
         """(inventory digest, advisory digest) of the stored assets among ``asset_ids``."""
+        return {k: v.digests for k, v in self.stored_assets(conn, asset_ids).items()}
+
+    def stored_assets(self, conn: Connection, asset_ids: Sequence[str]) -> dict[str, StoredAsset]:
+        """The stored assets among ``asset_ids``: their context and digests, in one read (a
+        scan compares both for every asset of every batch)."""
         a = t.assets.c
-        out: dict[str, tuple[str | None, str | None]] = {}
+        out: dict[str, StoredAsset] = {}
         for chunk in _chunks(list(asset_ids)):
-            for row in conn.execute(
-                sa.select(a.id, a.inventory_digest, a.advisory_digest).where(a.id.in_(chunk))
-            ):
-                out[row.id] = (row.inventory_digest, row.advisory_digest)
+            for row in conn.execute(sa.select(t.assets).where(a.id.in_(chunk))).all():
+                out[row.id] = StoredAsset(
+                    asset=_asset_of(row), digests=(row.inventory_digest, row.advisory_digest)
+                )
         return out
+
+    def fleet_data(self, digest: str) -> str | None:
+        """A fleet file's data kept under ``digest`` (the store is a
+        :class:`~patchwarden.inventory.fleet.FleetCache`)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                sa.select(t.fleet_cache.c.data).where(t.fleet_cache.c.digest == digest)
+            ).scalar()
+        return None if found is None else str(found)
+
+    def save_fleet_data(self, digest: str, text: str) -> None:
+        """Keep a fleet file's data under ``digest``; of the others, the latest few are kept."""
+        fc = t.fleet_cache
+        now = dt.datetime.now(dt.UTC)
+        with self.transaction() as conn:
+            dialect = _pg if conn.dialect.name == "postgresql" else _sqlite
+            insert = dialect.insert(fc).values(digest=digest, data=text, saved_at=now)
+            conn.execute(
+                insert.on_conflict_do_update(
+                    index_elements=["digest"], set_={"data": text, "saved_at": now}
+                )
+            )
+            keep = sa.select(fc.c.digest).order_by(fc.c.saved_at.desc()).limit(_FLEET_FILES_KEPT)
+            conn.execute(fc.delete().where(fc.c.digest.not_in(keep)))
 
     def collected(self, conn: Connection | None = None) -> dict[str, Collected]:
         """What the store remembers of each asset's latest collection from plain files (assets
@@ -1476,19 +1518,8 @@ class Store:
         out: dict[str, Asset] = {}
         with self._reading(conn) as db:
             for chunk in _chunks(sorted(set(ids))):
-                for row in db.execute(sa.select(t.assets).where(t.assets.c.id.in_(chunk))):
-                    out[row.id] = Asset(
-                        id=AssetId(row.id),
-                        kind=AssetKind(row.kind),
-                        environment=Environment(row.environment),
-                        criticality=row.criticality,
-                        internet_exposed=row.internet_exposed,
-                        data_sensitivity=row.data_sensitivity,
-                        service=row.service,
-                        owner=row.owner,
-                        tags=tuple(row.tags),
-                        maintenance_window=row.maintenance_window,
-                    )
+                for row in db.execute(sa.select(t.assets).where(t.assets.c.id.in_(chunk))).all():
+                    out[row.id] = _asset_of(row)
         return out
 
     # ------------------------------------------------------------------ vex (issue 9)
@@ -1564,6 +1595,22 @@ def _open_or_restarting() -> sa.ColumnElement[bool]:
         .scalar_subquery()
     )
     return sa.or_(f.resolved_at.is_(None), f.id.in_(pending))
+
+
+def _asset_of(row: Any) -> Asset:
+    """The :class:`Asset` of an ``assets`` row."""
+    return Asset(
+        id=AssetId(row.id),
+        kind=AssetKind(row.kind),
+        environment=Environment(row.environment),
+        criticality=row.criticality,
+        internet_exposed=row.internet_exposed,
+        data_sensitivity=row.data_sensitivity,
+        service=row.service,
+        owner=row.owner,
+        tags=tuple(row.tags),
+        maintenance_window=row.maintenance_window,
+    )
 
 
 def _raw_rows(conn: Connection, query: sa.Select[Any]) -> list[tuple[Any, ...]]:

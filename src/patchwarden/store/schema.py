@@ -229,6 +229,17 @@ reused only while both are the same. A rescan then matches only keys no earlier 
 same advisories matched; ``key`` is ``ecosystem\\tname\\tversion``. Rows of other digests
 are deleted when a scan starts."""
 
+fleet_cache = Table(
+    "fleet_cache",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("data", Text, nullable=False),
+    Column("saved_at", UtcDateTime(), nullable=False),
+)
+"""Fleet files loaded without problems, by the SHA-256 of their bytes: their data and asset
+lines as JSON, so that loading the same file again skips the YAML parse (see
+:func:`patchwarden.inventory.fleet.load_fleet`); the few latest are kept."""
+
 findings = Table(
     "findings",
     metadata,

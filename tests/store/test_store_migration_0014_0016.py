@@ -1,5 +1,5 @@
-"""Migrations 0014 (asset source signatures) and 0015 (no findings.vulnerability index),
-up and down, on SQLite and the real PostgreSQL server, with an asset already stored."""
+"""Migrations 0014 (asset source signatures), 0015 (no findings.vulnerability index) and 0016
+(fleet cache), up and down, on SQLite and the real PostgreSQL server, with an asset stored."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from patchwarden.store import Store, normalize_url
 
 
 def _state(url: str) -> tuple[set[str], set[str]]:
-    """(columns of assets, index names of findings)."""
+    """(columns of assets and "fleet_cache" when that table exists, index names of findings)."""
     engine = sa.create_engine(normalize_url(url))
     try:
         inspector = sa.inspect(engine)
         columns = {c["name"] for c in inspector.get_columns("assets")}
+        columns |= {"fleet_cache"} & set(inspector.get_table_names())
         indexes = {str(i["name"]) for i in inspector.get_indexes("findings")}
     finally:
         engine.dispose()
@@ -39,7 +40,7 @@ def test_0014_and_0015_up_and_down(db_url: str) -> None:
 
     migrate_to(db_url, "head")
     columns, indexes = _state(db_url)
-    assert {"source_signature", "unsupported_count"} <= columns
+    assert {"source_signature", "unsupported_count", "fleet_cache"} <= columns
     assert "ix_findings_vulnerability" not in indexes
     store = Store.open(db_url)
     try:
@@ -51,7 +52,7 @@ def test_0014_and_0015_up_and_down(db_url: str) -> None:
 
     migrate_to(db_url, "0013", down=True)
     columns, indexes = _state(db_url)
-    assert "source_signature" not in columns
+    assert not {"source_signature", "fleet_cache"} & columns
     assert "ix_findings_vulnerability" in indexes
     migrate_to(db_url, "head")
     assert "ix_findings_vulnerability" not in _state(db_url)[1]
