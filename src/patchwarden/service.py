@@ -644,6 +644,11 @@ def _scan_batch(
                     stored=stored.get(p.asset.id),
                     signature=p.signature,
                     unsupported=p.unsupported,
+                    # collected unread: distro, source, signature and counts are the stored
+                    same_row=p.rows is None
+                    and p.signature is not None
+                    and p.asset.id in stored_assets
+                    and stored_assets[p.asset.id].asset == p.asset,
                 )
                 for p in batch
             ],

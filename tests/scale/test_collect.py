@@ -221,3 +221,36 @@ def test_cli_scan_fleet_with_workers(template: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert f"{PARALLEL_FROM} assets (50 with the most open findings shown" in result.stdout
     assert f"{PARALLEL_FROM} unchanged assets not matched again" in result.stdout
+
+
+def test_a_context_change_on_unread_files_is_stored_and_ranked(
+    template: Path, tmp_path: Path
+) -> None:
+    """An asset whose files are unchanged (not read again) but whose fleet entry changed
+    gets its new context stored and its findings scored again; the others keep theirs."""
+    fleet_file = write_fleet(tmp_path / "fleet", 8)
+    store = _store(template, tmp_path / "pw.db")
+    scan_fleet(store, load_fleet(fleet_file), workers=0, now=T0)
+    before = {(f.asset, f.id): f.risk for f in store.ranked_findings()}
+    text = fleet_file.read_text()
+    assert "  - name: host-001\n    criticality: 2\n" in text
+    fleet_file.write_text(
+        text.replace(
+            "  - name: host-001\n    criticality: 2\n", "  - name: host-001\n    criticality: 5\n"
+        )
+    )
+    later = T0 + dt.timedelta(days=1)
+    report = scan_fleet(store, load_fleet(fleet_file), workers=0, now=later)
+    assert not any(a.matched for a in report.assets)  # nothing read, nothing matched again
+    # the open findings of every asset, changed or not, count as seen by this scan
+    seen = {f.last_seen for f in store.findings()}
+    assert seen == {later}
+    asset = store.get_asset("host-001")
+    assert asset is not None
+    assert asset.criticality == 5
+    after = {(f.asset, f.id): f.risk for f in store.ranked_findings()}
+    assert after.keys() == before.keys()
+    changed = {key[0] for key in after if after[key] != before[key]}
+    assert changed == {"host-001"}
+    assert all(after[k] > before[k] for k in after if k[0] == "host-001")
+    store.close()

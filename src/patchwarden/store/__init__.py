@@ -149,6 +149,10 @@ class InventoryWrite:
     """The signature of the files the inventory was collected from (None: unknown)."""
     unsupported: int | None = None
     """How many of its packages have no version ordering (None: not counted)."""
+    same_row: bool = False
+    """True when the stored asset row already holds this asset, distro, source, signature
+    and unsupported count (a rescan of an unchanged asset: only its scan time and advisory
+    digest are written, for a whole batch in one statement)."""
 
 
 _FLEET_FILES_KEPT = 4
@@ -602,7 +606,7 @@ class Store:
         for chunk in _chunks(wanted):
             for row in conn.execute(
                 sa.select(t.vulnerability_ids).where(t.vulnerability_ids.c.id.in_(chunk))
-            ):
+            ).all():
                 out[row.id] = VulnId(row.vulnerability)
         return out
 
@@ -631,7 +635,9 @@ class Store:
                             t.affected_names.c.ecosystem_base == base,
                             t.affected_names.c.name.in_(chunk),
                         )
-                    ).scalars()
+                    )
+                    .scalars()
+                    .all()  # fetchall: iterating fetches row by row
                 )
         return ids
 
@@ -661,7 +667,7 @@ class Store:
         for chunk in _chunks(sorted(by_text)):
             for text, result in conn.execute(
                 sa.select(c.key, c.result).where(c.digest == digest, c.key.in_(chunk))
-            ):
+            ).all():
                 key = by_text[text]
                 out[key] = decode_match_result(result, key)
         return out
@@ -721,9 +727,10 @@ class Store:
         """The stored assets among ``asset_ids``: their context and digests, in one read (a
         scan compares both for every asset of every batch)."""
         a = t.assets.c
+        columns = (*_ASSET_COLUMNS, a.inventory_digest, a.advisory_digest)
         out: dict[str, StoredAsset] = {}
         for chunk in _chunks(list(asset_ids)):
-            for row in conn.execute(sa.select(t.assets).where(a.id.in_(chunk))).all():
+            for row in conn.execute(sa.select(*columns).where(a.id.in_(chunk))).all():
                 out[row.id] = StoredAsset(
                     asset=_asset_of(row), digests=(row.inventory_digest, row.advisory_digest)
                 )
@@ -783,7 +790,7 @@ class Store:
                 distro=r[5],
                 source=r[6],
             )
-            for r in conn.execute(query)
+            for r in conn.execute(query).all()
         }
 
     def stored_rows(self, conn: Connection, asset_id: str) -> InventoryColumns:
@@ -808,7 +815,7 @@ class Store:
                 sa.select(inv.asset_id, inv.package_ids, inv.locations).where(
                     inv.asset_id.in_(chunk)
                 )
-            ):
+            ).all():
                 ids, locations = unpack_ids(bytes(row.package_ids)), expand_runs(row.locations)
                 if len(ids) != len(locations):
                     raise StoreError(
@@ -824,7 +831,7 @@ class Store:
                 sa.select(
                     p.id, p.ecosystem, p.name, p.version, p.source_name, p.source_version, p.purl
                 ).where(p.id.in_(chunk))
-            ):
+            ).all():
                 cache[r.id] = ("\t".join((r[1], r[2], r[3], r[4], r[5])), r.purl)
         out: dict[str, InventoryColumns] = {}
         for asset_id, (ids, locations) in packed.items():
@@ -914,8 +921,12 @@ class Store:
         fresh: list[dict[str, Any]] = []
         updated: list[dict[str, Any]] = []
         touched: list[dict[str, Any]] = []
+        seen: list[str] = []
         for item, c in zip(items, changed, strict=True):
             asset = item.asset
+            if item.same_row and not c:
+                seen.append(asset.id)
+                continue
             values: dict[str, Any] = {
                 "kind": asset.kind.value,
                 "environment": asset.environment.value,
@@ -958,6 +969,13 @@ class Store:
                     columns,
                     [(*(v[c] for c in columns), v["asset"]) for v in group],
                 )
+        a = t.assets.c
+        for chunk in _chunks(seen):  # only the scan's time and advisory set are new
+            conn.execute(
+                t.assets.update()
+                .where(a.id.in_(chunk))
+                .values(last_scanned=now, advisory_digest=advisory_digest)
+            )
         replaced = [item.asset.id for item in todo if item.stored is not None]
         inv = t.asset_inventories
         for chunk in _chunks(replaced):
@@ -1139,7 +1157,7 @@ class Store:
                 sa.select(
                     f.id, f.asset_id, f.ecosystem, f.package, f.vulnerability, f.resolved_at
                 ).where(f.asset_id.in_(chunk))
-            ):
+            ).all():
                 stored_by[row.asset_id].append(row)
         known = canonical or {}
         wanted = {r.vulnerability for rows in stored_by.values() for r in rows}
@@ -1249,7 +1267,7 @@ class Store:
                 sa.select(f.asset_id, sa.func.count())
                 .where(f.asset_id.in_(chunk), f.resolved_at.is_(None))
                 .group_by(f.asset_id)
-            ):
+            ).all():
                 counts[row[0]] = int(row[1])
         return counts
 
@@ -1486,7 +1504,7 @@ class Store:
         out: dict[str, KevEntry] = {}
         with self._reading(conn) as db:
             for chunk in _chunks(sorted(set(ids))):
-                for r in db.execute(sa.select(t.kev).where(t.kev.c.cve_id.in_(chunk))):
+                for r in db.execute(sa.select(t.kev).where(t.kev.c.cve_id.in_(chunk))).all():
                     out[r.cve_id] = KevEntry(
                         cve_id=r.cve_id,
                         date_added=r.date_added,
@@ -1507,7 +1525,7 @@ class Store:
             for chunk in _chunks(sorted(set(ids))):
                 for r in db.execute(
                     sa.select(t.vulnerabilities).where(t.vulnerabilities.c.id.in_(chunk))
-                ):
+                ).all():
                     out[r.id] = dict(r._mapping)
         return out
 
@@ -1518,7 +1536,8 @@ class Store:
         out: dict[str, Asset] = {}
         with self._reading(conn) as db:
             for chunk in _chunks(sorted(set(ids))):
-                for row in db.execute(sa.select(t.assets).where(t.assets.c.id.in_(chunk))).all():
+                query = sa.select(*_ASSET_COLUMNS).where(t.assets.c.id.in_(chunk))
+                for row in db.execute(query).all():
                     out[row.id] = _asset_of(row)
         return out
 
@@ -1597,6 +1616,24 @@ def _open_or_restarting() -> sa.ColumnElement[bool]:
     return sa.or_(f.resolved_at.is_(None), f.id.in_(pending))
 
 
+_ASSET_COLUMNS = tuple(
+    t.assets.c[name]
+    for name in (
+        "id",
+        "kind",
+        "environment",
+        "criticality",
+        "internet_exposed",
+        "data_sensitivity",
+        "service",
+        "owner",
+        "tags",
+        "maintenance_window",
+    )
+)
+"""The columns :func:`_asset_of` reads."""
+
+
 def _asset_of(row: Any) -> Asset:
     """The :class:`Asset` of an ``assets`` row."""
     return Asset(
@@ -1639,7 +1676,7 @@ def _vulnerability_context(
             sa.select(v.id, sa.cast(v.aliases, sa.Text), v.severity, v.cvss_score).where(
                 v.id.in_(chunk)
             )
-        ):
+        ).all():
             vulns[vid] = ((vid, *lists(aliases)), severity, score)
     cves = {i for ids, _, _ in vulns.values() for i in ids if i.startswith("CVE-")}
     kev_ids: set[str] = set()
@@ -1652,7 +1689,7 @@ def _vulnerability_context(
             sa.select(t.epss.c.cve_id, t.epss.c.epss, t.epss.c.percentile).where(
                 t.epss.c.cve_id.in_(chunk)
             )
-        ):
+        ).all():
             epss[cve] = (score, percentile)
     severities = {s.value: s for s in Severity}
     out = {}
