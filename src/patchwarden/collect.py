@@ -151,29 +151,30 @@ def prepare_fleet_asset(fa: FleetAsset, known: Collected | None = None) -> Prepa
     files are not read and the stored inventory's digest is sent instead of rows.
     """
     signature = source_signature(fa.sources)
-    if known is not None and signature is not None and known.signature == signature:
-        return PreparedInventory(
-            asset=fa.asset,
-            distro=known.distro,
-            source=known.source,
-            digest=known.digest,
-            rows=None,
-            packages=known.packages,
-            unsupported=known.unsupported,
-            signature=signature,
-        )
+    unread = _unread(fa, known, signature)
+    if unread is not None:
+        return unread
     found = collect_fleet_rows(fa)
     prepared = prepare_rows(fa.asset, found.rows, distro=found.distro, source=found.source)
     if signature is None:
         return prepared
+    return dataclasses.replace(prepared, signature=signature)
+
+
+def _unread(
+    fa: FleetAsset, known: Collected | None, signature: str | None
+) -> PreparedInventory | None:
+    """The stored inventory of ``fa`` when its sources have the ``known`` signature."""
+    if known is None or signature is None or known.signature != signature:
+        return None
     return PreparedInventory(
-        asset=prepared.asset,
-        distro=prepared.distro,
-        source=prepared.source,
-        digest=prepared.digest,
-        rows=prepared.rows,
-        packages=prepared.packages,
-        unsupported=prepared.unsupported,
+        asset=fa.asset,
+        distro=known.distro,
+        source=known.source,
+        digest=known.digest,
+        rows=None,
+        packages=known.packages,
+        unsupported=known.unsupported,
         signature=signature,
     )
 
@@ -282,7 +283,25 @@ def collect_fleet(
     if count <= 0:
         yield from map(_prepare, jobs)
         return
-    yield from _in_workers(jobs, count)
+    # assets whose files kept their signature are answered here (two stats each, no task
+    # for a worker): a rescan sends the workers only the assets that changed
+    unread: dict[int, PreparedInventory] = {}
+    for i, (fa, was) in enumerate(jobs):
+        if was is not None:
+            found = _unread(fa, was, source_signature(fa.sources))
+            if found is not None:
+                unread[i] = found
+    to_read = [job for i, job in enumerate(jobs) if i not in unread]
+    results = _in_workers(to_read, count) if to_read else iter(())
+    next(results, None)  # the tasks are sent: the workers read while unread assets go out
+    for i in range(len(jobs)):
+        found = unread.get(i)
+        if found is not None:
+            yield found
+            continue
+        result = next(results)
+        assert result is not None
+        yield result
 
 
 def _context() -> multiprocessing.context.ForkServerContext:
@@ -301,7 +320,9 @@ def start_workers() -> None:
     multiprocessing.forkserver.ensure_running()
 
 
-def _in_workers(jobs: list[_Job], count: int) -> Iterator[_Result]:
+def _in_workers(jobs: list[_Job], count: int) -> Iterator[_Result | None]:
+    """The results of ``jobs`` read by ``count`` worker processes, in order, after a first
+    None once the first tasks are sent."""
     context = _context()
     chunks = iter([jobs[i : i + _CHUNK] for i in range(0, len(jobs), _CHUNK)])
     purls: dict[str, str | None] = {}
@@ -311,6 +332,7 @@ def _in_workers(jobs: list[_Job], count: int) -> Iterator[_Result]:
             pool.apply_async(_prepare_many, (chunk,))
             for chunk in islice(chunks, max(count, READ_AHEAD // _CHUNK))
         )
+        yield None
         while pending:
             done = pending.popleft().get()
             following = next(chunks, None)

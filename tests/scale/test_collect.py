@@ -135,13 +135,14 @@ def test_workers_scan_what_one_process_scans(template: Path, tmp_path: Path) -> 
     assert not parallel.errors
 
 
-def test_unchanged_files_are_not_read_again(template: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [0, 2])
+def test_unchanged_files_are_not_read_again(template: Path, tmp_path: Path, workers: int) -> None:
     """After a fleet scan, an asset whose files kept their signature is sent by digest
     (no rows: nothing read); a rewritten file is read again, and an edited one rescanned."""
     fleet_file = write_fleet(tmp_path / "fleet", 8)
     fleet = load_fleet(fleet_file)
     store = _store(template, tmp_path / "pw.db")
-    first = scan_fleet(store, fleet, workers=0)
+    first = scan_fleet(store, fleet, workers=workers)
     known = store.collected()
     assert set(known) == {fa.asset.id for fa in fleet.assets}
     again = [prepare_fleet_asset(fa, known[fa.asset.id]) for fa in fleet.assets]
@@ -161,7 +162,8 @@ def test_unchanged_files_are_not_read_again(template: Path, tmp_path: Path) -> N
     kept = [s for s in stanzas if s.partition("\n")[0][len("Package: ") :] not in finding.binaries]
     assert len(kept) < len(stanzas)
     status.write_text("\n\n".join(kept))
-    second = scan_fleet(store, fleet, workers=0)
+    second = scan_fleet(store, fleet, workers=workers)
+    assert [a.asset for a in second.assets] == [fa.asset.id for fa in fleet.assets]
     matched = {a.asset for a in second.assets if a.matched}
     assert matched == {"host-000"}
     (host0,) = [a for a in second.assets if a.asset == "host-000"]
