@@ -166,7 +166,7 @@ class Connection:
     ``systemd`` (and ``become``, ``status``, ``timeout``)."""
 
 
-def absolute(base_dir: Path, value: Path) -> Path:
+def absolute(base_dir: Path | str, value: Path | str) -> Path:
     """``value`` made absolute against ``base_dir`` and normalised, symlinks kept.
 
     Not :meth:`Path.resolve`: a running container's filesystem is read through the magic link
@@ -484,7 +484,7 @@ def _sources(
         if value is None:
             resolved[name] = None
             continue
-        target = absolute(base_dir, Path(value))
+        target = absolute(base_dir, value)
         resolved[name] = target
         try:
             mode = os.stat(target).st_mode  # one stat per source (a fleet has 10,000s)

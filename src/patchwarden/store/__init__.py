@@ -350,6 +350,8 @@ class Store:
         if newer:  # a newer date on the same content (a feed without dates) is no change
             newer = self._content_changed(conn, newer)
         unchanged = len(batch) - len(fresh) - len(newer)
+        if newer or fresh:
+            self._clear_advisory_digest(conn)
         if newer:
             newer_ids = [a.id for a in newer]
             for chunk in _chunks(newer_ids):
@@ -591,6 +593,7 @@ class Store:
                 }
             )
             id_rows.extend({"id": m, "vulnerability": canonical} for m in members)
+        self._clear_advisory_digest(conn)
         conn.execute(t.vulnerability_ids.delete())
         conn.execute(t.vulnerabilities.delete())
         for chunk in _chunks(vuln_rows, 10_000):
@@ -645,8 +648,38 @@ class Store:
         """A digest of the stored advisory set (ids and ``modified``) and its alias groups.
 
         An asset matched against the same digest and with the same inventory has the same
-        findings, so an incremental scan skips it.
+        findings, so an incremental scan skips it. Computing it reads every advisory and
+        alias row, so it is kept (``advisory_state``): imports clear it, and it is used only
+        while the tables' fingerprint (row counts, latest import) is the one it was made from.
         """
+        st = t.advisory_state
+        fingerprint = self._advisory_fingerprint(conn)
+        kept = conn.execute(sa.select(st.c.digest, st.c.fingerprint).where(st.c.id == 1)).first()
+        if kept is not None and kept.digest is not None and kept.fingerprint == fingerprint:
+            return str(kept.digest)
+        digest = self._compute_advisory_digest(conn)
+        dialect = _pg if conn.dialect.name == "postgresql" else _sqlite
+        values = {"digest": digest, "fingerprint": fingerprint}
+        conn.execute(
+            dialect.insert(st)
+            .values(id=1, **values)
+            .on_conflict_do_update(index_elements=["id"], set_=values)
+        )
+        return digest
+
+    def _advisory_fingerprint(self, conn: Connection) -> str:
+        a = t.advisories.c
+        count, latest = conn.execute(sa.select(sa.func.count(), sa.func.max(a.imported_at))).one()
+        aliases = conn.execute(
+            sa.select(sa.func.count()).select_from(t.vulnerability_ids)
+        ).scalar_one()
+        stamp = None if latest is None else _utc(latest).isoformat()
+        return f"{count}:{aliases}:{stamp}"
+
+    def _clear_advisory_digest(self, conn: Connection) -> None:
+        conn.execute(t.advisory_state.update().values(digest=None))
+
+    def _compute_advisory_digest(self, conn: Connection) -> str:
         h = hashlib.sha256()
         a, v = t.advisories.c, t.vulnerability_ids.c
         for advisory_id, modified in _raw_rows(

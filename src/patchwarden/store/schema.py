@@ -240,6 +240,18 @@ fleet_cache = Table(
 lines as JSON, so that loading the same file again skips the YAML parse (see
 :func:`patchwarden.inventory.fleet.load_fleet`); the few latest are kept."""
 
+advisory_state = Table(
+    "advisory_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("digest", String(64)),
+    Column("fingerprint", String(255)),
+)
+"""One row (``id = 1``): the digest of the advisory set
+(:meth:`patchwarden.store.Store.advisory_digest`) and the fingerprint of the tables it was
+computed from (row counts, latest import). Imports clear it; a fingerprint that differs
+from the tables' means a write that did not clear it, and the digest is computed again."""
+
 findings = Table(
     "findings",
     metadata,
