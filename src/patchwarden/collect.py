@@ -32,6 +32,7 @@ import multiprocessing
 import multiprocessing.forkserver
 import os
 import stat
+import time
 import uuid
 from array import array
 from collections import Counter, deque
@@ -102,28 +103,42 @@ def _code_digest() -> str:
     )
 
 
-def source_signature(sources: InventorySources) -> str | None:
+RECENT_NS = 2_000_000_000
+"""A file changed less than this long ago (ns) is not signed. File times come from a coarse
+clock (a few ms; 1-2 s on some filesystems), so a file rewritten at the same size within
+that tick of being read would keep its signature while its content changed ("racily clean",
+as git calls it); it is read again on the next scan instead."""
+
+
+def source_signature(sources: InventorySources, *, now: int | None = None) -> str | None:
     """The signature of an asset's inventory sources when each is a plain file, else None.
 
     It covers every source field (paths and distro), each file's device, inode, size,
     modification and change time in nanoseconds, and the source of the code that turns files
     into rows (a fixed parser must read unchanged files again). Roots, folders (a
-    site-packages folder, an rpm database) and images are not signed: they are always read.
+    site-packages folder, an rpm database) and images are not signed: they are always read;
+    nor are files changed in the last :data:`RECENT_NS` before ``now`` (ns since the epoch;
+    default: the clock).
 
     >>> import tempfile, pathlib
     >>> status = pathlib.Path(tempfile.mkdtemp()) / "status"
     >>> _ = status.write_text("Package: a\\n")
-    >>> first = source_signature(InventorySources(dpkg_status=status, distro="Debian:12"))
-    >>> first == source_signature(InventorySources(dpkg_status=status, distro="Debian:12"))
+    >>> sources = InventorySources(dpkg_status=status)
+    >>> source_signature(sources) is None  # just written
     True
-    >>> _ = status.write_text("Package: b\\n")
-    >>> first == source_signature(InventorySources(dpkg_status=status, distro="Debian:12"))
+    >>> later = time.time_ns() + 10**10
+    >>> source_signature(sources, now=later) == source_signature(sources, now=later)
+    True
+    >>> first = source_signature(sources, now=later)
+    >>> _ = status.write_text("Package: bb\\n")
+    >>> first == source_signature(sources, now=later + 10**10)
     False
     >>> source_signature(InventorySources(root=status.parent)) is None
     True
     """
     if sources.root is not None or sources.image is not None:
         return None
+    clock = time.time_ns() if now is None else now
     h = hashlib.sha256(_code_digest().encode())
     h.update(f"\n{sources.distro}".encode())
     for name in SOURCE_FIELDS:
@@ -135,6 +150,8 @@ def source_signature(sources: InventorySources) -> str | None:
         except OSError:
             return None  # reading it will report why
         if not stat.S_ISREG(st.st_mode):
+            return None
+        if clock - max(st.st_mtime_ns, st.st_ctime_ns) < RECENT_NS:
             return None
         h.update(
             f"\n{name}\t{path}\t{st.st_dev}\t{st.st_ino}\t{st.st_size}\t"

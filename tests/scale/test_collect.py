@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from typer.testing import CliRunner
 from patchwarden.cli.main import app
 from patchwarden.collect import (
     PARALLEL_FROM,
+    RECENT_NS,
     CollectFailure,
     collect_fleet,
     prepare_fleet_asset,
@@ -73,6 +75,12 @@ def write_fleet(folder: Path, count: int) -> Path:
     path = folder / "fleet.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def wait_until_signed(folder: Path) -> None:
+    """Wait until every file under ``folder`` is old enough to be signed (RECENT_NS)."""
+    newest = max(p.stat().st_ctime_ns for p in folder.rglob("*") if p.is_file())
+    time.sleep(max(0, newest + RECENT_NS - time.time_ns()) / 1e9 + 0.05)
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +150,7 @@ def test_unchanged_files_are_not_read_again(template: Path, tmp_path: Path, work
     fleet_file = write_fleet(tmp_path / "fleet", 8)
     fleet = load_fleet(fleet_file)
     store = _store(template, tmp_path / "pw.db")
+    wait_until_signed(tmp_path / "fleet")
     first = scan_fleet(store, fleet, workers=workers)
     known = store.collected()
     assert set(known) == {fa.asset.id for fa in fleet.assets}
@@ -152,6 +161,7 @@ def test_unchanged_files_are_not_read_again(template: Path, tmp_path: Path, work
     status = fleet.assets[0].sources.dpkg_status
     assert status is not None
     status.write_bytes(status.read_bytes())  # same content, new modification time
+    wait_until_signed(tmp_path / "fleet")
     reread = prepare_fleet_asset(fleet.assets[0], known["host-000"])
     assert reread.rows is not None
     assert reread.digest == known["host-000"].digest
@@ -193,17 +203,25 @@ def test_a_broken_asset_is_reported_and_the_rest_scanned(template: Path, tmp_pat
 def test_signature_covers_files_and_fleet_entry(tmp_path: Path) -> None:
     status = tmp_path / "status"
     status.write_text("Package: a\n")
-    sig = source_signature(InventorySources(dpkg_status=status, distro="Debian:12"))
+    later = time.time_ns() + 10 * RECENT_NS
+
+    def sign(sources: InventorySources) -> str | None:
+        return source_signature(sources, now=later)
+
+    sig = sign(InventorySources(dpkg_status=status, distro="Debian:12"))
     assert sig is not None
-    assert sig != source_signature(InventorySources(dpkg_status=status, distro="Debian:11"))
-    assert sig != source_signature(InventorySources(sbom=status, distro="Debian:12"))
+    assert sig != sign(InventorySources(dpkg_status=status, distro="Debian:11"))
+    assert sig != sign(InventorySources(sbom=status, distro="Debian:12"))
     moved = tmp_path / "moved"
     os.link(status, moved)  # the same file under another path
-    assert sig != source_signature(InventorySources(dpkg_status=moved, distro="Debian:12"))
+    assert sig != sign(InventorySources(dpkg_status=moved, distro="Debian:12"))
     # folders and roots are always read
-    assert source_signature(InventorySources(python=tmp_path)) is None
-    assert source_signature(InventorySources(root=tmp_path)) is None
-    assert source_signature(InventorySources(dpkg_status=tmp_path / "gone")) is None
+    assert sign(InventorySources(python=tmp_path)) is None
+    assert sign(InventorySources(root=tmp_path)) is None
+    assert sign(InventorySources(dpkg_status=tmp_path / "gone")) is None
+    # a file changed within RECENT_NS is not signed ("racily clean": a same-size rewrite in
+    # the same clock tick would keep its times)
+    assert source_signature(InventorySources(dpkg_status=status, distro="Debian:12")) is None
 
 
 def test_cli_scan_fleet_with_workers(template: Path, tmp_path: Path) -> None:
@@ -232,8 +250,9 @@ def test_a_context_change_on_unread_files_is_stored_and_ranked(
     gets its new context stored and its findings scored again; the others keep theirs."""
     fleet_file = write_fleet(tmp_path / "fleet", 8)
     store = _store(template, tmp_path / "pw.db")
+    wait_until_signed(tmp_path / "fleet")
     scan_fleet(store, load_fleet(fleet_file), workers=0, now=T0)
-    before = {(f.asset, f.id): f.risk for f in store.ranked_findings()}
+    before = {(f.asset, f.id): f.risk or 0.0 for f in store.ranked_findings()}
     text = fleet_file.read_text()
     assert "  - name: host-001\n    criticality: 2\n" in text
     fleet_file.write_text(
@@ -250,7 +269,7 @@ def test_a_context_change_on_unread_files_is_stored_and_ranked(
     asset = store.get_asset("host-001")
     assert asset is not None
     assert asset.criticality == 5
-    after = {(f.asset, f.id): f.risk for f in store.ranked_findings()}
+    after = {(f.asset, f.id): f.risk or 0.0 for f in store.ranked_findings()}
     assert after.keys() == before.keys()
     changed = {key[0] for key in after if after[key] != before[key]}
     assert changed == {"host-001"}
