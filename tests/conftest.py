@@ -10,6 +10,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from patchwarden.store import Store
+
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 DATA = TESTS / "data"
@@ -63,3 +65,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     finally:
         with psycopg.connect(PG_URL, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    """A freshly migrated store on each backend of ``db_url`` (a folder's conftest may give
+    its own)."""
+    st = Store.open(db_url)
+    try:
+        yield st
+    finally:
+        st.close()

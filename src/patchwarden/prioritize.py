@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.engine import Connection
 
@@ -123,6 +123,17 @@ def profile(asset: Asset) -> Profile:
     )
 
 
+class _Key(NamedTuple):
+    """What one risk score depends on beside the vulnerability's intel and the weights."""
+
+    vulnerability: str
+    asset: Profile
+    severity: Severity
+    epss: float | None
+    epss_percentile: float | None
+    fix_available: bool
+
+
 @dataclass(frozen=True, slots=True)
 class _Intel:
     """What the score takes from a vulnerability beside severity and EPSS."""
@@ -149,7 +160,7 @@ class Scorer:
         self._intel: dict[str, _Intel] = {}
         self._context: dict[str, tuple[Severity, tuple[float, float] | None]] = {}
         self._profiles: dict[str, Profile] = {}
-        self._memo: dict[tuple[Any, ...], RiskScore] = {}
+        self._memo: dict[_Key, RiskScore] = {}
         self._ranked: dict[Profile, dict[str, tuple[float, int]]] = {}
         self._ranked_of: dict[str, dict[str, tuple[float, int]]] = {}
 
@@ -201,13 +212,16 @@ class Scorer:
         found = table.get(vulnerability)
         if found is None:
             severity, epss = self._context[vulnerability]
+            # fix availability is shown by explain; it changes neither score nor decision
             risk = self._score(
-                vulnerability,
-                self._profiles[asset_id],
-                severity,
-                None if epss is None else epss[0],
-                None if epss is None else epss[1],
-                False,  # fix availability is shown by explain; changes neither score nor decision
+                _Key(
+                    vulnerability,
+                    self._profiles[asset_id],
+                    severity,
+                    None if epss is None else epss[0],
+                    None if epss is None else epss[1],
+                    False,
+                )
             )
             found = table[vulnerability] = (risk.score, risk.ssvc.rank)
         return found
@@ -223,21 +237,14 @@ class Scorer:
         fix_available: bool,
     ) -> RiskScore:
         """The risk of ``vulnerability`` (its intel read) on an asset of that profile."""
-        key = (vulnerability, asset, severity, epss, epss_percentile, fix_available)
+        key = _Key(vulnerability, asset, severity, epss, epss_percentile, fix_available)
         risk = self._memo.get(key)
         if risk is None:
-            risk = self._memo[key] = self._score(*key)
+            risk = self._memo[key] = self._score(key)
         return risk
 
-    def _score(
-        self,
-        vulnerability: str,
-        asset: Profile,
-        severity: Severity,
-        epss: float | None,
-        epss_percentile: float | None,
-        fix_available: bool,
-    ) -> RiskScore:
+    def _score(self, key: _Key) -> RiskScore:
+        vulnerability, asset, severity, epss, epss_percentile, fix_available = key
         intel = self._intel[vulnerability]
         environment, criticality, exposed, sensitivity, tags = asset
         entry = intel.kev

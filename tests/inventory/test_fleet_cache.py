@@ -5,7 +5,6 @@ fresh load reports it."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,15 +15,6 @@ from patchwarden.errors import FleetFileError
 from patchwarden.inventory.fleet import load_fleet
 from patchwarden.store import Store
 from patchwarden.store import schema as t
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    st = Store.open(db_url)
-    try:
-        yield st
-    finally:
-        st.close()
 
 
 def _fleet(folder: Path, count: int = 3, extra: str = "") -> Path:
