@@ -16,7 +16,6 @@ findings instead of 617,078.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -270,6 +269,22 @@ class Scorer:
         return score(inp, self.weights)
 
 
+def _for_asset(risk: RiskScore, asset: str) -> RiskScore:
+    """``risk`` labelled with ``asset``: :func:`dataclasses.replace` without its per-call walk
+    over the fields (a fleet's plan labels 617,078 scores; 7 -> 2 us each). A field added to
+    RiskScore without a default makes this call fail, so it cannot be forgotten here."""
+    return RiskScore(
+        vulnerability=risk.vulnerability,
+        asset=asset,
+        score=risk.score,
+        likelihood=risk.likelihood,
+        impact=risk.impact,
+        ssvc=risk.ssvc,
+        ssvc_inputs=risk.ssvc_inputs,
+        factors=risk.factors,
+    )
+
+
 def score_findings(
     store: Store, findings: Sequence[Finding], weights: RiskWeights | None = None
 ) -> list[ScoredFinding]:
@@ -291,7 +306,7 @@ def score_findings(
             epss_percentile=f.epss_percentile,
             fix_available=f.fixed_version is not None,
         )
-        out.append(ScoredFinding(finding=f, risk=dataclasses.replace(risk, asset=f.asset)))
+        out.append(ScoredFinding(finding=f, risk=_for_asset(risk, f.asset)))
     out.sort(key=sort_key)
     return out
 

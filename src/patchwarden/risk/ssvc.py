@@ -161,7 +161,10 @@ def human_impact(criticality: int, data_sensitivity: int, environment: Environme
     level = 0 if total <= 4 else 1 if total <= 6 else 2 if total <= 8 else 3
     if environment is not Environment.PROD:
         level = max(0, level - 1)
-    return list(HumanImpact)[level]
+    return _HUMAN_IMPACT[level]
+
+
+_HUMAN_IMPACT = tuple(HumanImpact)
 
 
 def exploitation(kev: bool, epss_percentile: float | None, poc_threshold: float) -> Exploitation:
