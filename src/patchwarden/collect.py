@@ -24,6 +24,7 @@ than storing and matching what they hold. :func:`scan_fleet` (what ``patchwarden
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -309,8 +310,13 @@ def collect_fleet(
             if found is not None:
                 unread[i] = found
     to_read = [job for i, job in enumerate(jobs) if i not in unread]
-    results = _in_workers(to_read, count) if to_read else iter(())
-    next(results, None)  # the tasks are sent: the workers read while unread assets go out
+    results: Iterator[_Result | None] = iter(())
+    if to_read:
+        try:
+            results = _in_workers(to_read, count)
+            next(results)  # the tasks are sent: the workers read while unread assets go out
+        except OSError:  # no processes to be had (a sandbox, a process limit): read here
+            results = map(_prepare, to_read)
     for i in range(len(jobs)):
         found = unread.get(i)
         if found is not None:
@@ -334,7 +340,8 @@ def start_workers() -> None:
     it: its start-up (a Python process importing the collectors, ~0.5 s) then overlaps what
     the caller does before scanning, such as loading the fleet file."""
     _context()
-    multiprocessing.forkserver.ensure_running()
+    with contextlib.suppress(OSError):  # then the scan reads in its own process
+        multiprocessing.forkserver.ensure_running()
 
 
 def _in_workers(jobs: list[_Job], count: int) -> Iterator[_Result | None]:
