@@ -658,13 +658,7 @@ class Store:
         if kept is not None and kept.digest is not None and kept.fingerprint == fingerprint:
             return str(kept.digest)
         digest = self._compute_advisory_digest(conn)
-        dialect = _pg if conn.dialect.name == "postgresql" else _sqlite
-        values = {"digest": digest, "fingerprint": fingerprint}
-        conn.execute(
-            dialect.insert(st)
-            .values(id=1, **values)
-            .on_conflict_do_update(index_elements=["id"], set_=values)
-        )
+        _upsert(conn, st, {"id": 1}, {"digest": digest, "fingerprint": fingerprint})
         return digest
 
     def _advisory_fingerprint(self, conn: Connection) -> str:
@@ -783,13 +777,7 @@ class Store:
         fc = t.fleet_cache
         now = dt.datetime.now(dt.UTC)
         with self.transaction() as conn:
-            dialect = _pg if conn.dialect.name == "postgresql" else _sqlite
-            insert = dialect.insert(fc).values(digest=digest, data=text, saved_at=now)
-            conn.execute(
-                insert.on_conflict_do_update(
-                    index_elements=["digest"], set_={"data": text, "saved_at": now}
-                )
-            )
+            _upsert(conn, fc, {"digest": digest}, {"data": text, "saved_at": now})
             keep = sa.select(fc.c.digest).order_by(fc.c.saved_at.desc()).limit(_FLEET_FILES_KEPT)
             conn.execute(fc.delete().where(fc.c.digest.not_in(keep)))
 
@@ -1484,14 +1472,8 @@ class Store:
     def reset_risk(self, conn: Connection, basis: str, weights: dict[str, Any]) -> None:
         """Clear every stored risk score and record the basis and weights to score under."""
         conn.execute(t.findings.update().where(t.findings.c.risk.is_not(None)).values(risk=None))
-        dialect = _pg if conn.dialect.name == "postgresql" else _sqlite
-        insert = dialect.insert(t.risk_state).values(id=1, basis=basis, weights=weights)
         # an upsert: workers scanning into one PostgreSQL database may both set it
-        conn.execute(
-            insert.on_conflict_do_update(
-                index_elements=["id"], set_={"basis": basis, "weights": weights}
-            )
-        )
+        _upsert(conn, t.risk_state, {"id": 1}, {"basis": basis, "weights": weights})
 
     def clear_risk(self, conn: Connection, asset_ids: Sequence[str]) -> None:
         """Clear the stored risk of those assets' findings (their context changed)."""
@@ -1665,6 +1647,13 @@ _ASSET_COLUMNS = tuple(
     )
 )
 """The columns :func:`_asset_of` reads."""
+
+
+def _upsert(conn: Connection, table: sa.Table, key: dict[str, Any], values: dict[str, Any]) -> None:
+    """Insert the row ``key`` + ``values``, or set ``values`` on the row with that key."""
+    dialect: Any = _pg if conn.dialect.name == "postgresql" else _sqlite
+    insert = dialect.insert(table).values(**key, **values)
+    conn.execute(insert.on_conflict_do_update(index_elements=list(key), set_=values))
 
 
 def _asset_of(row: Any) -> Asset:
