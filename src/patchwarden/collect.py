@@ -309,7 +309,8 @@ def collect_fleet(
             found = _unread(fa, was, source_signature(fa.sources))
             if found is not None:
                 unread[i] = found
-    to_read = [job for i, job in enumerate(jobs) if i not in unread]
+    # the rest changed (or were never signed): a worker reads them without checking again
+    to_read: list[_Job] = [(fa, None) for i, (fa, _) in enumerate(jobs) if i not in unread]
     results: Iterator[_Result | None] = iter(())
     if to_read:
         try:

@@ -189,14 +189,14 @@ def expand_runs(encoded: Iterable[Sequence[Any]]) -> list[str | None]:
 class InventoryColumns(Sequence[InventoryRow]):
     """An inventory's sorted distinct rows (:data:`InventoryRow`), kept column by column.
 
-    A fleet scan moves 15 million rows from collector processes to the scanning process and
-    maps every line to a package id and to its matches. As columns, those look-ups map over
-    one list of lines, the locations are runs (one per file read), and the purls -- needed
-    only for packages the store has not seen yet -- are split out of one string on first use.
-    Pickled, the lines and the purls travel as one newline-joined string each, which a
-    process unpickles about four times faster than 1,500 row tuples (0.18 against 0.75 ms
-    per host, ``benchmarks/fleet_scale.py``). Text that holds a newline (or an empty purl)
-    is pickled as it is.
+    A fleet scan maps every one of 15 million lines to a package id and to its matches. As
+    columns, those look-ups map over one list of lines, the locations are runs (one per file
+    read), and the purls -- needed only for packages the store has not seen yet -- are made
+    on first use (split out of one string, or looked up by line: :meth:`with_purls`).
+    Pickled, the lines and the purls are one newline-joined string each, four times faster
+    to unpickle than 1,500 row tuples; text that holds a newline (or an empty purl) is
+    pickled as it is. (A fleet collection's workers send less still: line numbers, see
+    :mod:`patchwarden.collect`.)
 
     It is a sequence of the rows it holds, equal to any sequence of the same rows:
 
